@@ -1,0 +1,90 @@
+//! The custody boundary: the only place CA private keys exist in plaintext.
+//!
+//! Callers hold a [`Signer`] (sign a message, read the public key) obtained from a
+//! [`KeyStore`]; they never see key bytes. The default store, [`SealedKeyStore`], keeps each
+//! key as PKCS#8 sealed with AES-256-GCM under a key-encryption key file (mode 0600); the
+//! plaintext is zeroized as soon as it has been loaded into the signing implementation.
+//!
+//! This crate must never log, serialize or put into an error any private key material.
+
+mod der;
+mod kek;
+mod sealed;
+
+pub use kek::Kek;
+pub use sealed::SealedKeyStore;
+
+use std::fmt;
+use std::sync::Arc;
+use trustbox_types::KeyAlgorithm;
+
+/// Errors at the custody boundary. None of them carries key material.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// The key-encryption key file could not be read or created.
+    #[error("key-encryption key {path}: {reason}")]
+    Kek {
+        /// The KEK file's path.
+        path: String,
+        /// What went wrong, without secret data.
+        reason: String,
+    },
+    /// A sealed key could not be opened (wrong KEK, corrupted blob, or wrong algorithm).
+    #[error("sealed key could not be opened: {0}")]
+    Unseal(&'static str),
+    /// Key generation failed.
+    #[error("key generation failed for {0}")]
+    Generate(KeyAlgorithm),
+    /// The key record names a backend this store does not serve.
+    #[error("key backend {0:?} is not served by this key store")]
+    Backend(String),
+    /// Signing failed.
+    #[error("signing failed")]
+    Sign,
+}
+
+/// A handle to a private key in custody: it can sign and show its public key, nothing more.
+pub trait Signer: Send + Sync + fmt::Debug {
+    /// The key's algorithm.
+    fn algorithm(&self) -> KeyAlgorithm;
+    /// The DER SubjectPublicKeyInfo.
+    fn public_key_spki(&self) -> &[u8];
+    /// The subjectPublicKey bits of the SPKI (the raw public key).
+    fn public_key_raw(&self) -> &[u8];
+    /// Signs `message` with the key's signature scheme: ECDSA (DER-encoded, SHA-256 for
+    /// P-256, SHA-384 for P-384), RSA PKCS#1 v1.5 with SHA-256, or Ed25519.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError>;
+}
+
+/// What a key store hands back for the caller to persist: enough to reopen the key later,
+/// and useless without the store's own secret (the KEK, an HSM login).
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The backend that can open this record (`sealed-v1`).
+    pub backend: String,
+    /// The key's algorithm.
+    pub algorithm: KeyAlgorithm,
+    /// The backend's reference to the key: a sealed blob, or an HSM object label.
+    pub wrapped: Vec<u8>,
+}
+
+impl fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("backend", &self.backend)
+            .field("algorithm", &self.algorithm)
+            .field("wrapped", &format_args!("<{} bytes>", self.wrapped.len()))
+            .finish()
+    }
+}
+
+/// A custodian of CA keys.
+pub trait KeyStore: Send + Sync + fmt::Debug {
+    /// Generates a new key of `algorithm`, returning the record to persist and a signer.
+    fn generate(
+        &self,
+        algorithm: KeyAlgorithm,
+    ) -> Result<(KeyRecord, Arc<dyn Signer>), CryptoError>;
+    /// Opens a previously generated key.
+    fn open(&self, record: &KeyRecord) -> Result<Arc<dyn Signer>, CryptoError>;
+}

@@ -1,0 +1,508 @@
+//! Building and signing certificates through the custody boundary.
+//!
+//! [RFC 5280 §4](https://www.rfc-editor.org/rfc/rfc5280#section-4): v3, positive random
+//! serials, SKI/AKI, basicConstraints (critical), keyUsage (critical), EKU, SAN (critical
+//! when the subject is empty), CRL distribution point and AIA from configuration.
+
+use crate::csr::ParsedCsr;
+use crate::names::SubjectAltName;
+use crate::X509Error;
+use rcgen::{
+    BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, PublicKeyData,
+    SanType, SerialNumber, SignatureAlgorithm, SigningKey,
+};
+use std::sync::Arc;
+use time::OffsetDateTime;
+use trustbox_crypto::Signer;
+use trustbox_types::{KeyAlgorithm, Serial};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// What the profile decided a leaf certificate holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeafPlan {
+    /// Subject commonName, if copied from the CSR.
+    pub common_name: Option<String>,
+    /// Subject alternative names, sorted.
+    pub sans: Vec<SubjectAltName>,
+    /// notBefore.
+    pub not_before: OffsetDateTime,
+    /// notAfter (clamped to the issuer's notAfter when signed).
+    pub not_after: OffsetDateTime,
+    /// keyUsage names.
+    pub key_usage: Vec<String>,
+    /// extendedKeyUsage names or OIDs.
+    pub extended_key_usage: Vec<String>,
+}
+
+/// URLs stamped into issued certificates; each is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UrlSet {
+    /// CRL distribution point.
+    pub crl: Option<String>,
+    /// AIA caIssuers (the issuer's certificate, DER).
+    pub ca_issuers: Option<String>,
+    /// AIA OCSP responder.
+    pub ocsp: Option<String>,
+}
+
+/// The subject of a CA certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaParams {
+    /// commonName.
+    pub common_name: String,
+    /// organizationName, if any.
+    pub organization: Option<String>,
+    /// pathLenConstraint; `None` for unconstrained.
+    pub path_len: Option<u8>,
+    /// notBefore.
+    pub not_before: OffsetDateTime,
+    /// notAfter (clamped to the parent's notAfter for intermediates).
+    pub not_after: OffsetDateTime,
+}
+
+/// A CA certificate as built: its DER.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaCertificate {
+    /// DER of the certificate.
+    pub der: Vec<u8>,
+}
+
+/// A custody signer seen through rcgen's signing interface.
+#[derive(Clone, Debug)]
+struct CustodyKey(Arc<dyn Signer>);
+
+fn rcgen_algorithm(alg: KeyAlgorithm) -> &'static SignatureAlgorithm {
+    match alg {
+        KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+        KeyAlgorithm::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+        KeyAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+            &rcgen::PKCS_RSA_SHA256
+        }
+    }
+}
+
+impl PublicKeyData for CustodyKey {
+    fn der_bytes(&self) -> &[u8] {
+        self.0.public_key_raw()
+    }
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        rcgen_algorithm(self.0.algorithm())
+    }
+}
+
+impl SigningKey for CustodyKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        self.0.sign(msg).map_err(|_| rcgen::Error::RemoteKeyError)
+    }
+}
+
+/// A subscriber's public key, taken from its verified CSR.
+struct SubjectKey<'a> {
+    raw: &'a [u8],
+    alg: &'static SignatureAlgorithm,
+}
+
+impl PublicKeyData for SubjectKey<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        self.raw
+    }
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        self.alg
+    }
+}
+
+/// A CA that can issue: its certificate and its key in custody.
+pub struct IssuingCa {
+    issuer: Issuer<'static, CustodyKey>,
+    cert_der: Vec<u8>,
+    subject_raw: Vec<u8>,
+    ski: Vec<u8>,
+    not_after: OffsetDateTime,
+    key_algorithm: KeyAlgorithm,
+}
+
+impl std::fmt::Debug for IssuingCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuingCa")
+            .field("not_after", &self.not_after)
+            .field("key_algorithm", &self.key_algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+fn build_err(e: impl std::fmt::Display) -> X509Error {
+    X509Error::Build(e.to_string())
+}
+
+fn ca_params(p: &CaParams, serial: &Serial) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    if let Some(o) = &p.organization {
+        dn.push(DnType::OrganizationName, o.as_str());
+    }
+    dn.push(DnType::CommonName, p.common_name.as_str());
+    params.distinguished_name = dn;
+    params.serial_number = Some(SerialNumber::from_slice(serial.as_bytes()));
+    params.not_before = p.not_before;
+    params.not_after = p.not_after;
+    params.is_ca = IsCa::Ca(match p.path_len {
+        Some(n) => BasicConstraints::Constrained(n),
+        None => BasicConstraints::Unconstrained,
+    });
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.key_identifier_method = KeyIdMethod::Sha256;
+    params
+}
+
+impl IssuingCa {
+    /// Builds a self-signed root certificate for `signer` and returns the CA.
+    pub fn new_root(p: &CaParams, signer: Arc<dyn Signer>) -> Result<Self, X509Error> {
+        if !signer.algorithm().allowed_for_ca() {
+            return Err(X509Error::Build(format!(
+                "{} may not protect a CA key",
+                signer.algorithm()
+            )));
+        }
+        let key = CustodyKey(signer.clone());
+        let cert = ca_params(p, &Serial::random())
+            .self_signed(&key)
+            .map_err(build_err)?;
+        Self::from_certificate(cert.der().to_vec(), signer)
+    }
+
+    /// Loads a CA from its certificate and the signer holding its key; fails if the two
+    /// do not belong together.
+    pub fn from_certificate(cert_der: Vec<u8>, signer: Arc<dyn Signer>) -> Result<Self, X509Error> {
+        let (subject_raw, ski, not_after) = {
+            let (_, cert) = X509Certificate::from_der(&cert_der).map_err(build_err)?;
+            if cert.public_key().raw != signer.public_key_spki() {
+                return Err(X509Error::Build(
+                    "the CA certificate does not match its key in custody".into(),
+                ));
+            }
+            let ski = cert
+                .extensions()
+                .iter()
+                .find_map(|e| match e.parsed_extension() {
+                    x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => {
+                        Some(k.0.to_vec())
+                    }
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    X509Error::Build("CA certificate has no subjectKeyIdentifier".into())
+                })?;
+            (
+                cert.subject().as_raw().to_vec(),
+                ski,
+                cert.validity().not_after.to_datetime(),
+            )
+        };
+        let key_algorithm = signer.algorithm();
+        let issuer = Issuer::from_ca_cert_der(&cert_der.as_slice().into(), CustodyKey(signer))
+            .map_err(build_err)?;
+        Ok(Self {
+            issuer,
+            cert_der,
+            subject_raw,
+            ski,
+            not_after,
+            key_algorithm,
+        })
+    }
+
+    /// The CA's certificate (DER).
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// The CA's notAfter; nothing it signs outlives it.
+    pub fn not_after(&self) -> OffsetDateTime {
+        self.not_after
+    }
+
+    /// The CA key's algorithm.
+    pub fn key_algorithm(&self) -> KeyAlgorithm {
+        self.key_algorithm
+    }
+
+    /// The raw DER of the CA's subject name (the issuer name of what it signs).
+    pub fn subject_raw(&self) -> &[u8] {
+        &self.subject_raw
+    }
+
+    /// The CA's subjectKeyIdentifier (the authorityKeyIdentifier of what it signs).
+    pub fn key_id(&self) -> &[u8] {
+        &self.ski
+    }
+
+    /// Signs a subordinate CA certificate for the key held by `subject`.
+    pub fn issue_intermediate(
+        &self,
+        p: &CaParams,
+        subject: Arc<dyn Signer>,
+    ) -> Result<IssuingCa, X509Error> {
+        if !subject.algorithm().allowed_for_ca() {
+            return Err(X509Error::Build(format!(
+                "{} may not protect a CA key",
+                subject.algorithm()
+            )));
+        }
+        let mut p = p.clone();
+        p.not_after = p.not_after.min(self.not_after);
+        let mut params = ca_params(&p, &Serial::random());
+        params.use_authority_key_identifier_extension = true;
+        let cert = params
+            .signed_by(&CustodyKey(subject.clone()), &self.issuer)
+            .map_err(build_err)?;
+        IssuingCa::from_certificate(cert.der().to_vec(), subject)
+    }
+
+    /// Signs a leaf certificate for the key of `csr` as `plan` says.
+    pub fn issue_leaf(
+        &self,
+        serial: &Serial,
+        plan: &LeafPlan,
+        csr: &ParsedCsr,
+        urls: &UrlSet,
+    ) -> Result<Vec<u8>, X509Error> {
+        let mut params = CertificateParams::default();
+        params.serial_number = Some(SerialNumber::from_slice(serial.as_bytes()));
+        params.not_before = plan.not_before;
+        params.not_after = plan.not_after.min(self.not_after);
+        if params.not_after <= params.not_before {
+            return Err(X509Error::Build(
+                "the issuer expires before the certificate would start".into(),
+            ));
+        }
+        let mut dn = DistinguishedName::new();
+        if let Some(cn) = &plan.common_name {
+            dn.push(DnType::CommonName, cn.as_str());
+        }
+        params.distinguished_name = dn;
+        params.subject_alt_names = plan
+            .sans
+            .iter()
+            .map(|s| {
+                Ok(match s {
+                    SubjectAltName::Dns(d) => {
+                        SanType::DnsName(d.as_str().try_into().map_err(build_err)?)
+                    }
+                    SubjectAltName::Ip(ip) => SanType::IpAddress(*ip),
+                    SubjectAltName::Uri(u) => {
+                        SanType::URI(u.as_str().try_into().map_err(build_err)?)
+                    }
+                    SubjectAltName::Email(e) => {
+                        SanType::Rfc822Name(e.as_str().try_into().map_err(build_err)?)
+                    }
+                })
+            })
+            .collect::<Result<_, X509Error>>()?;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = plan.key_usage.iter().filter_map(|k| key_usage(k)).collect();
+        params.extended_key_usages = plan
+            .extended_key_usage
+            .iter()
+            .filter_map(|k| ext_key_usage(k))
+            .collect();
+        params.use_authority_key_identifier_extension = true;
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        if let Some(crl) = &urls.crl {
+            params.crl_distribution_points = vec![CrlDistributionPoint {
+                uris: vec![crl.clone()],
+            }];
+        }
+        if let Some(aia) = authority_info_access(urls) {
+            params.custom_extensions.push(aia);
+        }
+        let subject = SubjectKey {
+            raw: &csr.public_key_raw,
+            alg: rcgen_algorithm(csr.key_algorithm),
+        };
+        let cert = params
+            .signed_by(&subject, &self.issuer)
+            .map_err(build_err)?;
+        Ok(cert.der().to_vec())
+    }
+}
+
+fn key_usage(name: &str) -> Option<KeyUsagePurpose> {
+    Some(match name {
+        "digitalSignature" => KeyUsagePurpose::DigitalSignature,
+        "contentCommitment" | "nonRepudiation" => KeyUsagePurpose::ContentCommitment,
+        "keyEncipherment" => KeyUsagePurpose::KeyEncipherment,
+        "dataEncipherment" => KeyUsagePurpose::DataEncipherment,
+        "keyAgreement" => KeyUsagePurpose::KeyAgreement,
+        _ => return None,
+    })
+}
+
+fn ext_key_usage(name: &str) -> Option<ExtendedKeyUsagePurpose> {
+    Some(match name {
+        "serverAuth" => ExtendedKeyUsagePurpose::ServerAuth,
+        "clientAuth" => ExtendedKeyUsagePurpose::ClientAuth,
+        "codeSigning" => ExtendedKeyUsagePurpose::CodeSigning,
+        "emailProtection" => ExtendedKeyUsagePurpose::EmailProtection,
+        "timeStamping" => ExtendedKeyUsagePurpose::TimeStamping,
+        other => ExtendedKeyUsagePurpose::Other(crate::profile::parse_eku_oid(other)?),
+    })
+}
+
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len < 0x100 {
+        out.extend_from_slice(&[0x81, len as u8]);
+    } else {
+        out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// authorityInfoAccess ([RFC 5280 §4.2.2.1](https://www.rfc-editor.org/rfc/rfc5280#section-4.2.2.1)).
+fn authority_info_access(urls: &UrlSet) -> Option<CustomExtension> {
+    const OCSP: [u8; 10] = [0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
+    const CA_ISSUERS: [u8; 10] = [0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+    let mut body = Vec::new();
+    for (method, url) in [(OCSP, &urls.ocsp), (CA_ISSUERS, &urls.ca_issuers)] {
+        if let Some(url) = url {
+            let mut desc = method.to_vec();
+            desc.extend(der(0x86, url.as_bytes()));
+            body.extend(der(0x30, &desc));
+        }
+    }
+    if body.is_empty() {
+        return None;
+    }
+    Some(CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+        der(0x30, &body),
+    ))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::csr::{parse_csr, tests::make_csr};
+    use crate::profile::builtin_profiles;
+    use trustbox_crypto::{Kek, KeyStore, SealedKeyStore};
+
+    pub(crate) struct TestPki {
+        _dir: tempfile::TempDir,
+        pub root: IssuingCa,
+        pub intermediate: IssuingCa,
+    }
+
+    pub(crate) fn test_pki() -> TestPki {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store =
+            SealedKeyStore::new(&Kek::load_or_create(&dir.path().join("kek")).expect("kek"))
+                .expect("store");
+        let now = OffsetDateTime::now_utc();
+        let (_, root_key) = store.generate(KeyAlgorithm::EcdsaP384).expect("root key");
+        let root = IssuingCa::new_root(
+            &CaParams {
+                common_name: "Test Root".into(),
+                organization: Some("TrustBox Test".into()),
+                path_len: None,
+                not_before: now,
+                not_after: now + time::Duration::days(3650),
+            },
+            root_key,
+        )
+        .expect("root");
+        let (_, int_key) = store.generate(KeyAlgorithm::EcdsaP256).expect("int key");
+        let intermediate = root
+            .issue_intermediate(
+                &CaParams {
+                    common_name: "Test Issuing CA".into(),
+                    organization: Some("TrustBox Test".into()),
+                    path_len: Some(0),
+                    not_before: now,
+                    not_after: now + time::Duration::days(20000),
+                },
+                int_key,
+            )
+            .expect("intermediate");
+        TestPki {
+            _dir: dir,
+            root,
+            intermediate,
+        }
+    }
+
+    #[test]
+    fn issues_a_leaf_that_chains_and_lints() {
+        let pki = test_pki();
+        assert_eq!(
+            pki.intermediate.not_after(),
+            pki.root.not_after(),
+            "clamped to parent"
+        );
+        let csr = parse_csr(
+            make_csr(
+                Some("www.example.com"),
+                &[SanType::DnsName("www.example.com".try_into().expect("ia5"))],
+                &rcgen::PKCS_ECDSA_P256_SHA256,
+            )
+            .as_bytes(),
+        )
+        .expect("csr");
+        let profile = builtin_profiles().remove(0);
+        let plan = profile
+            .apply(&csr, Some(30), OffsetDateTime::now_utc())
+            .expect("plan");
+        let urls = UrlSet {
+            crl: Some("http://127.0.0.1:8080/crl/x/0.crl".into()),
+            ca_issuers: Some("http://127.0.0.1:8080/ca/x.cer".into()),
+            ocsp: None,
+        };
+        let serial = Serial::random();
+        let der = pki
+            .intermediate
+            .issue_leaf(&serial, &plan, &csr, &urls)
+            .expect("leaf");
+        crate::lint::lint_leaf(&der, &pki.intermediate, &plan).expect("lint clean");
+        let (_, cert) = X509Certificate::from_der(&der).expect("parses");
+        assert_eq!(cert.raw_serial(), serial.as_bytes());
+        let (_, int) =
+            X509Certificate::from_der(pki.intermediate.certificate_der()).expect("parses");
+        cert.verify_signature(Some(int.public_key()))
+            .expect("signed by the intermediate");
+        let (_, root) = X509Certificate::from_der(pki.root.certificate_der()).expect("parses");
+        int.verify_signature(Some(root.public_key()))
+            .expect("signed by the root");
+        root.verify_signature(None).expect("self-signed");
+    }
+
+    #[test]
+    fn refuses_a_signer_that_does_not_match_the_certificate() {
+        let a = test_pki();
+        let b = test_pki();
+        let key = b.intermediate.issuer.key().0.clone();
+        assert!(
+            IssuingCa::from_certificate(a.intermediate.certificate_der().to_vec(), key).is_err()
+        );
+    }
+
+    #[test]
+    fn aia_encodes_both_methods() {
+        let ext = authority_info_access(&UrlSet {
+            crl: None,
+            ca_issuers: Some("http://x/ca".into()),
+            ocsp: Some("http://x/ocsp".into()),
+        })
+        .expect("some");
+        assert_eq!(ext.content()[0], 0x30);
+        assert!(authority_info_access(&UrlSet::default()).is_none());
+    }
+}
