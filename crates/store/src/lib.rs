@@ -1,1 +1,183 @@
-//! placeholder
+//! The store contract: one trait, two engines (SQLite embedded, PostgreSQL scale-out).
+//!
+//! Every method that reads or writes tenant data takes the tenant and filters by it; the one
+//! exception is [`Store::token_by_hash`], which is how a request learns its tenant. Every
+//! mutation commits its audit event in the same transaction, so a state change and its
+//! record of who did it cannot diverge.
+//!
+//! The SQL shared by both engines lives in one macro ([`impl_sql_store!`]) instantiated once
+//! per engine with that engine's concrete `sqlx` types; engines own their migrations.
+
+mod audit;
+mod records;
+mod sql;
+
+#[doc(hidden)]
+pub mod __sql {
+    //! Support for [`impl_sql_store!`](crate::impl_sql_store); not a public API.
+    pub use crate::sql::{decode, map_sqlx_error};
+}
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+
+pub use audit::{event_hash, verify_events, ChainBreak, GENESIS_HASH};
+pub use records::*;
+
+use async_trait::async_trait;
+use trustbox_types::{CertificateId, IssuerId, RevocationReason, TenantId, TokenId};
+
+/// Store failures. Details are for logs; the API shows a generic message for `Backend`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist (for this tenant).
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken (a name or serial already taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Backend(String),
+    /// A stored value does not decode (corruption or a newer schema).
+    #[error("stored data does not decode: {0}")]
+    Corrupt(String),
+}
+
+/// The outcome of a revocation request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// The certificate was valid and is now revoked.
+    Revoked(CertificateRecord),
+    /// It was revoked already; nothing changed.
+    AlreadyRevoked(CertificateRecord),
+}
+
+/// The persistence contract every engine implements.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Applies pending migrations (idempotent; safe with several replicas starting).
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    // ---- tenants
+    /// Creates a tenant (and its audit chain head), recording `event` in its chain.
+    async fn create_tenant(
+        &self,
+        tenant: &TenantRecord,
+        event: &NewAuditEvent,
+    ) -> Result<(), StoreError>;
+    /// The tenant named `name`.
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<TenantRecord>, StoreError>;
+    /// The tenant `id`.
+    async fn tenant(&self, id: TenantId) -> Result<Option<TenantRecord>, StoreError>;
+    /// All tenants, oldest first.
+    async fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError>;
+
+    // ---- tokens
+    /// Stores a new token (its hash only).
+    async fn insert_token(
+        &self,
+        token: &TokenRecord,
+        event: &NewAuditEvent,
+    ) -> Result<(), StoreError>;
+    /// The token whose SHA-256 hash is `hash` (the lookup that authenticates a request).
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// The tenant's tokens, oldest first.
+    async fn list_tokens(&self, tenant: TenantId) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Revokes a token; `NotFound` if it is not the tenant's or already revoked.
+    async fn revoke_token(
+        &self,
+        tenant: TenantId,
+        id: TokenId,
+        at: i64,
+        event: &NewAuditEvent,
+    ) -> Result<(), StoreError>;
+
+    // ---- issuers
+    /// Stores a new issuer.
+    async fn insert_issuer(
+        &self,
+        issuer: &IssuerRecord,
+        event: &NewAuditEvent,
+    ) -> Result<(), StoreError>;
+    /// The tenant's issuer `id`.
+    async fn issuer(
+        &self,
+        tenant: TenantId,
+        id: IssuerId,
+    ) -> Result<Option<IssuerRecord>, StoreError>;
+    /// The tenant's issuer named `name`.
+    async fn issuer_by_name(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> Result<Option<IssuerRecord>, StoreError>;
+    /// The tenant's issuers, oldest first.
+    async fn list_issuers(&self, tenant: TenantId) -> Result<Vec<IssuerRecord>, StoreError>;
+
+    // ---- profiles
+    /// Stores a profile version (version numbers are assigned by the caller, +1 per change).
+    async fn insert_profile(
+        &self,
+        profile: &ProfileRecord,
+        event: &NewAuditEvent,
+    ) -> Result<(), StoreError>;
+    /// The newest version of the tenant's profile `name`.
+    async fn profile(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> Result<Option<ProfileRecord>, StoreError>;
+    /// The newest version of each of the tenant's profiles, by name.
+    async fn list_profiles(&self, tenant: TenantId) -> Result<Vec<ProfileRecord>, StoreError>;
+
+    // ---- certificates
+    /// Commits a batch of issued certificates with their audit events in one transaction
+    /// (group commit). Either all are durable or none is.
+    async fn commit_issuances(&self, batch: &[IssuanceRecord]) -> Result<(), StoreError>;
+    /// The tenant's certificate `id`.
+    async fn certificate(
+        &self,
+        tenant: TenantId,
+        id: CertificateId,
+    ) -> Result<Option<CertificateRecord>, StoreError>;
+    /// A page of the tenant's certificates matching `filter`, in id (creation) order.
+    async fn list_certificates(
+        &self,
+        tenant: TenantId,
+        filter: &CertificateFilter,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+    /// Revokes the tenant's certificate `id` at `at` for `reason`.
+    async fn revoke_certificate(
+        &self,
+        tenant: TenantId,
+        id: CertificateId,
+        at: i64,
+        reason: RevocationReason,
+        event: &NewAuditEvent,
+    ) -> Result<RevokeOutcome, StoreError>;
+
+    // ---- audit
+    /// Appends events that record no other state change (denials, failures).
+    async fn append_audit(&self, events: &[NewAuditEvent]) -> Result<(), StoreError>;
+    /// Up to `limit` of the tenant's events with `seq > after`, in chain order.
+    async fn list_audit(
+        &self,
+        tenant: TenantId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// Splits a migration script into statements at `;` line ends, dropping comments and blanks.
+/// Migration scripts keep semicolons out of string literals so this stays exact.
+pub fn split_sql(script: &str) -> Vec<&str> {
+    script
+        .split(";\n")
+        .map(str::trim)
+        .filter(|s| {
+            s.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+        })
+        .map(|s| s.trim_end_matches(';'))
+        .collect()
+}

@@ -1,0 +1,193 @@
+//! The rows the store keeps. Times are Unix seconds unless named `_us` (microseconds).
+
+use serde::{Deserialize, Serialize};
+use trustbox_types::{
+    CertificateId, CertificateStatus, IssuerId, KeyAlgorithm, ProfileId, RevocationReason,
+    ScopeSet, TenantId, TokenId,
+};
+
+/// A tenant: the unit of isolation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRecord {
+    /// Identifier.
+    pub id: TenantId,
+    /// Unique name (`default`).
+    pub name: String,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// An API token; the secret itself is never stored, only its SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Identifier.
+    pub id: TokenId,
+    /// The tenant the token is bound to.
+    pub tenant: TenantId,
+    /// A label for humans and audit events.
+    pub name: String,
+    /// What the token may do.
+    pub scopes: ScopeSet,
+    /// Lowercase hex SHA-256 of the secret token.
+    pub hash: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// An issuer: a CA certificate with its key held in custody.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuerRecord {
+    /// Identifier.
+    pub id: IssuerId,
+    /// Owning tenant.
+    pub tenant: TenantId,
+    /// Unique name within the tenant (`root`, `issuing-ca`).
+    pub name: String,
+    /// The issuer that signed this one; `None` for a root.
+    pub parent: Option<IssuerId>,
+    /// The CA certificate (DER).
+    pub certificate_der: Vec<u8>,
+    /// Subject commonName, for listings.
+    pub common_name: String,
+    /// Key backend (`sealed-v1`).
+    pub key_backend: String,
+    /// Key algorithm.
+    pub key_algorithm: KeyAlgorithm,
+    /// The backend's wrapped key (sealed blob or HSM label); useless without the KEK/HSM.
+    pub key_wrapped: Vec<u8>,
+    /// notBefore.
+    pub not_before: i64,
+    /// notAfter.
+    pub not_after: i64,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// One version of a profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileRecord {
+    /// Identifier of this version.
+    pub id: ProfileId,
+    /// Owning tenant.
+    pub tenant: TenantId,
+    /// Profile name, unique per tenant together with `version`.
+    pub name: String,
+    /// Version, from 1.
+    pub version: i64,
+    /// The profile document (JSON).
+    pub document: String,
+    /// Creation time of this version.
+    pub created_at: i64,
+}
+
+/// A certificate in the inventory; attributes are real columns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateRecord {
+    /// Identifier.
+    pub id: CertificateId,
+    /// Owning tenant.
+    pub tenant: TenantId,
+    /// Issuer that signed it.
+    pub issuer: IssuerId,
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// SHA-256 fingerprint of the DER, lowercase hex.
+    pub fingerprint: String,
+    /// Subject commonName.
+    pub common_name: Option<String>,
+    /// SANs as `type:value` (`dns:www.example.com`).
+    pub sans: Vec<String>,
+    /// Subject key algorithm.
+    pub key_algorithm: KeyAlgorithm,
+    /// notBefore.
+    pub not_before: i64,
+    /// notAfter.
+    pub not_after: i64,
+    /// valid / revoked.
+    pub status: CertificateStatus,
+    /// Revocation time.
+    pub revoked_at: Option<i64>,
+    /// Revocation reason.
+    pub revocation_reason: Option<RevocationReason>,
+    /// Profile name and version (`tls-server@1`).
+    pub profile: String,
+    /// Where the request came from (`api`).
+    pub source: String,
+    /// The certificate (DER).
+    pub der: Vec<u8>,
+    /// When it was recorded.
+    pub created_at: i64,
+}
+
+/// A certificate and its issuance event, committed together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuanceRecord {
+    /// The inventory row.
+    pub certificate: CertificateRecord,
+    /// Its audit event.
+    pub event: NewAuditEvent,
+}
+
+/// Filters for listing certificates (keyset pagination on the id).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CertificateFilter {
+    /// Only this status.
+    pub status: Option<CertificateStatus>,
+    /// Only certificates whose notAfter is before this time.
+    pub expires_before: Option<i64>,
+    /// Only certificates carrying this SAN value (any type; exact match, case-insensitive
+    /// for DNS names).
+    pub san: Option<String>,
+    /// Only this issuer's certificates.
+    pub issuer: Option<IssuerId>,
+    /// Only ids after this one (the cursor).
+    pub after: Option<CertificateId>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// An audit event before it is chained.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAuditEvent {
+    /// Tenant whose chain receives it.
+    pub tenant: TenantId,
+    /// Time, in microseconds since the Unix epoch.
+    pub at_us: i64,
+    /// Who acted (`token:<id>:<name>`, `system`).
+    pub actor: String,
+    /// What was done (`certificate.issue`).
+    pub action: String,
+    /// On what (`certificate:<id>`).
+    pub resource: String,
+    /// `success` or `denied` / `failure`.
+    pub outcome: String,
+    /// Further details as compact JSON text.
+    pub details: String,
+}
+
+/// A chained audit event as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Position in the tenant's chain, from 1.
+    pub seq: i64,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Time, microseconds since the Unix epoch.
+    pub at_us: i64,
+    /// Who acted.
+    pub actor: String,
+    /// What was done.
+    pub action: String,
+    /// On what.
+    pub resource: String,
+    /// The outcome.
+    pub outcome: String,
+    /// Details (compact JSON text, hashed exactly as stored).
+    pub details: String,
+    /// Hash of the previous event (or the genesis hash).
+    pub prev_hash: String,
+    /// This event's hash.
+    pub hash: String,
+}

@@ -1,0 +1,590 @@
+//! The SQL both engines share, written once as a macro over the engine's concrete `sqlx`
+//! database type. Engines differ only in migrations, connection setup and row locking.
+
+use crate::StoreError;
+
+/// Maps a `sqlx` error to a [`StoreError`]: uniqueness violations become `Conflict`.
+pub fn map_sqlx_error(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// Decodes a stored id or enum, reporting corruption rather than panicking.
+pub fn decode<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("{what} {s:?}")))
+}
+
+/// Implements [`crate::Store`] for `$store`, whose fields `read` and `write` are pools of
+/// `$db`; `$lock` is the clause that locks a selected row for update (empty where the engine
+/// serializes writers itself). `$store` must also have an inherent
+/// `async fn run_migrations(&self) -> Result<(), StoreError>`.
+#[macro_export]
+macro_rules! impl_sql_store {
+    ($store:ty, $db:ty, lock = $lock:literal) => {
+        const _: () = {
+            use ::sqlx::Row as _;
+            use $crate::{
+                AuditEvent, CertificateFilter, CertificateRecord, IssuanceRecord, IssuerRecord, NewAuditEvent,
+                ProfileRecord, RevokeOutcome, StoreError, TenantRecord, TokenRecord,
+            };
+            use $crate::__sql::{decode, map_sqlx_error as be};
+            use ::trustbox_types::{
+                CertificateId, CertificateStatus, IssuerId, RevocationReason, ScopeSet, TenantId, TokenId,
+            };
+
+            type Row = <$db as ::sqlx::Database>::Row;
+            type Conn = <$db as ::sqlx::Database>::Connection;
+
+            const CERT_COLS: &str = "id, tenant_id, issuer_id, serial, fingerprint, common_name, sans, key_algorithm, \
+                not_before, not_after, status, revoked_at, revocation_reason, profile, source, der, created_at";
+            const ISSUER_COLS: &str = "id, tenant_id, name, parent_id, certificate_der, common_name, key_backend, \
+                key_algorithm, key_wrapped, not_before, not_after, created_at";
+            const TOKEN_COLS: &str = "id, tenant_id, name, scopes, hash, created_at, revoked_at";
+            const PROFILE_COLS: &str = "id, tenant_id, name, version, document, created_at";
+            const AUDIT_COLS: &str = "seq, tenant_id, at_us, actor, action, resource, outcome, details, prev_hash, hash";
+
+            fn tenant_row(r: &Row) -> Result<TenantRecord, StoreError> {
+                Ok(TenantRecord {
+                    id: decode("tenant id", &r.try_get::<String, _>("id").map_err(be)?)?,
+                    name: r.try_get("name").map_err(be)?,
+                    created_at: r.try_get("created_at").map_err(be)?,
+                })
+            }
+
+            fn token_row(r: &Row) -> Result<TokenRecord, StoreError> {
+                let scopes: String = r.try_get("scopes").map_err(be)?;
+                Ok(TokenRecord {
+                    id: decode("token id", &r.try_get::<String, _>("id").map_err(be)?)?,
+                    tenant: decode("tenant id", &r.try_get::<String, _>("tenant_id").map_err(be)?)?,
+                    name: r.try_get("name").map_err(be)?,
+                    scopes: ScopeSet::parse_list(&scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    hash: r.try_get("hash").map_err(be)?,
+                    created_at: r.try_get("created_at").map_err(be)?,
+                    revoked_at: r.try_get("revoked_at").map_err(be)?,
+                })
+            }
+
+            fn issuer_row(r: &Row) -> Result<IssuerRecord, StoreError> {
+                let parent: Option<String> = r.try_get("parent_id").map_err(be)?;
+                Ok(IssuerRecord {
+                    id: decode("issuer id", &r.try_get::<String, _>("id").map_err(be)?)?,
+                    tenant: decode("tenant id", &r.try_get::<String, _>("tenant_id").map_err(be)?)?,
+                    name: r.try_get("name").map_err(be)?,
+                    parent: parent.map(|p| decode("issuer id", &p)).transpose()?,
+                    certificate_der: r.try_get("certificate_der").map_err(be)?,
+                    common_name: r.try_get("common_name").map_err(be)?,
+                    key_backend: r.try_get("key_backend").map_err(be)?,
+                    key_algorithm: decode("key algorithm", &r.try_get::<String, _>("key_algorithm").map_err(be)?)?,
+                    key_wrapped: r.try_get("key_wrapped").map_err(be)?,
+                    not_before: r.try_get("not_before").map_err(be)?,
+                    not_after: r.try_get("not_after").map_err(be)?,
+                    created_at: r.try_get("created_at").map_err(be)?,
+                })
+            }
+
+            fn profile_row(r: &Row) -> Result<ProfileRecord, StoreError> {
+                Ok(ProfileRecord {
+                    id: decode("profile id", &r.try_get::<String, _>("id").map_err(be)?)?,
+                    tenant: decode("tenant id", &r.try_get::<String, _>("tenant_id").map_err(be)?)?,
+                    name: r.try_get("name").map_err(be)?,
+                    version: r.try_get("version").map_err(be)?,
+                    document: r.try_get("document").map_err(be)?,
+                    created_at: r.try_get("created_at").map_err(be)?,
+                })
+            }
+
+            fn cert_row(r: &Row) -> Result<CertificateRecord, StoreError> {
+                let sans: String = r.try_get("sans").map_err(be)?;
+                let status: String = r.try_get("status").map_err(be)?;
+                let reason: Option<String> = r.try_get("revocation_reason").map_err(be)?;
+                Ok(CertificateRecord {
+                    id: decode("certificate id", &r.try_get::<String, _>("id").map_err(be)?)?,
+                    tenant: decode("tenant id", &r.try_get::<String, _>("tenant_id").map_err(be)?)?,
+                    issuer: decode("issuer id", &r.try_get::<String, _>("issuer_id").map_err(be)?)?,
+                    serial: r.try_get("serial").map_err(be)?,
+                    fingerprint: r.try_get("fingerprint").map_err(be)?,
+                    common_name: r.try_get("common_name").map_err(be)?,
+                    sans: ::serde_json::from_str(&sans).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    key_algorithm: decode("key algorithm", &r.try_get::<String, _>("key_algorithm").map_err(be)?)?,
+                    not_before: r.try_get("not_before").map_err(be)?,
+                    not_after: r.try_get("not_after").map_err(be)?,
+                    status: CertificateStatus::parse(&status)
+                        .ok_or_else(|| StoreError::Corrupt(format!("status {status:?}")))?,
+                    revoked_at: r.try_get("revoked_at").map_err(be)?,
+                    revocation_reason: reason.map(|s| decode::<RevocationReason>("reason", &s)).transpose()?,
+                    profile: r.try_get("profile").map_err(be)?,
+                    source: r.try_get("source").map_err(be)?,
+                    der: r.try_get("der").map_err(be)?,
+                    created_at: r.try_get("created_at").map_err(be)?,
+                })
+            }
+
+            fn audit_row(r: &Row) -> Result<AuditEvent, StoreError> {
+                Ok(AuditEvent {
+                    seq: r.try_get("seq").map_err(be)?,
+                    tenant: decode("tenant id", &r.try_get::<String, _>("tenant_id").map_err(be)?)?,
+                    at_us: r.try_get("at_us").map_err(be)?,
+                    actor: r.try_get("actor").map_err(be)?,
+                    action: r.try_get("action").map_err(be)?,
+                    resource: r.try_get("resource").map_err(be)?,
+                    outcome: r.try_get("outcome").map_err(be)?,
+                    details: r.try_get("details").map_err(be)?,
+                    prev_hash: r.try_get("prev_hash").map_err(be)?,
+                    hash: r.try_get("hash").map_err(be)?,
+                })
+            }
+
+            /// Appends `events` to their tenants' chains inside `tx`, locking each head.
+            async fn chain(tx: &mut Conn, events: &[&NewAuditEvent]) -> Result<(), StoreError> {
+                let mut tenants: Vec<TenantId> = events.iter().map(|e| e.tenant).collect();
+                tenants.sort();
+                tenants.dedup();
+                for tenant in tenants {
+                    let t = tenant.to_string();
+                    let head = ::sqlx::query(concat!("SELECT seq, hash FROM audit_heads WHERE tenant_id = $1", $lock))
+                        .bind(&t)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(be)?
+                        .ok_or(StoreError::NotFound)?;
+                    let mut seq: i64 = head.try_get("seq").map_err(be)?;
+                    let mut prev: String = head.try_get("hash").map_err(be)?;
+                    let mine: Vec<&NewAuditEvent> = events.iter().copied().filter(|e| e.tenant == tenant).collect();
+                    for e in mine {
+                        seq += 1;
+                        let hash = $crate::event_hash(
+                            &prev, seq, tenant, e.at_us, &e.actor, &e.action, &e.resource, &e.outcome, &e.details,
+                        );
+                        ::sqlx::query(
+                            "INSERT INTO audit_events (tenant_id, seq, at_us, actor, action, resource, outcome, details, prev_hash, hash) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        )
+                        .bind(&t)
+                        .bind(seq)
+                        .bind(e.at_us)
+                        .bind(&e.actor)
+                        .bind(&e.action)
+                        .bind(&e.resource)
+                        .bind(&e.outcome)
+                        .bind(&e.details)
+                        .bind(&prev)
+                        .bind(&hash)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(be)?;
+                        prev = hash;
+                    }
+                    ::sqlx::query("UPDATE audit_heads SET seq = $1, hash = $2 WHERE tenant_id = $3")
+                        .bind(seq)
+                        .bind(&prev)
+                        .bind(&t)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(be)?;
+                }
+                Ok(())
+            }
+
+            async fn insert_certificate(tx: &mut Conn, c: &CertificateRecord) -> Result<(), StoreError> {
+                let sans = ::serde_json::to_string(&c.sans).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let id = c.id.to_string();
+                let tenant = c.tenant.to_string();
+                ::sqlx::query(
+                    "INSERT INTO certificates (id, tenant_id, issuer_id, serial, fingerprint, common_name, sans, key_algorithm, \
+                     not_before, not_after, status, revoked_at, revocation_reason, profile, source, der, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                )
+                .bind(&id)
+                .bind(&tenant)
+                .bind(c.issuer.to_string())
+                .bind(&c.serial)
+                .bind(&c.fingerprint)
+                .bind(&c.common_name)
+                .bind(sans)
+                .bind(c.key_algorithm.as_str())
+                .bind(c.not_before)
+                .bind(c.not_after)
+                .bind(c.status.as_str())
+                .bind(c.revoked_at)
+                .bind(c.revocation_reason.map(|r| r.as_str()))
+                .bind(&c.profile)
+                .bind(&c.source)
+                .bind(&c.der)
+                .bind(c.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+                let mut values: Vec<String> = c
+                    .sans
+                    .iter()
+                    .map(|s| s.split_once(':').map(|(_, v)| v).unwrap_or(s).to_ascii_lowercase())
+                    .collect();
+                values.sort();
+                values.dedup();
+                for v in values {
+                    ::sqlx::query("INSERT INTO certificate_sans (tenant_id, certificate_id, value) VALUES ($1, $2, $3)")
+                        .bind(&tenant)
+                        .bind(&id)
+                        .bind(v)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(be)?;
+                }
+                Ok(())
+            }
+
+            #[::async_trait::async_trait]
+            impl $crate::Store for $store {
+                async fn migrate(&self) -> Result<(), StoreError> {
+                    self.run_migrations().await
+                }
+
+                async fn create_tenant(&self, tenant: &TenantRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
+                    let mut tx = self.write.begin().await.map_err(be)?;
+                    let id = tenant.id.to_string();
+                    ::sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
+                        .bind(&id)
+                        .bind(&tenant.name)
+                        .bind(tenant.created_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(be)?;
+                    ::sqlx::query("INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2)")
+                        .bind(&id)
+                        .bind($crate::GENESIS_HASH)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(be)?;
+                    chain(&mut *tx, &[event]).await?;
+                    tx.commit().await.map_err(be)
+                }
+
+                async fn tenant_by_name(&self, name: &str) -> Result<Option<TenantRecord>, StoreError> {
+                    ::sqlx::query("SELECT id, name, created_at FROM tenants WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.read)
+                        .await
+                        .map_err(be)?
+                        .map(|r| tenant_row(&r))
+                        .transpose()
+                }
+
+                async fn tenant(&self, id: TenantId) -> Result<Option<TenantRecord>, StoreError> {
+                    ::sqlx::query("SELECT id, name, created_at FROM tenants WHERE id = $1")
+                        .bind(id.to_string())
+                        .fetch_optional(&self.read)
+                        .await
+                        .map_err(be)?
+                        .map(|r| tenant_row(&r))
+                        .transpose()
+                }
+
+                async fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
+                    ::sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY id")
+                        .fetch_all(&self.read)
+                        .await
+                        .map_err(be)?
+                        .iter()
+                        .map(tenant_row)
+                        .collect()
+                }
+
+                async fn insert_token(&self, token: &TokenRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
+                    let mut tx = self.write.begin().await.map_err(be)?;
+                    ::sqlx::query(
+                        "INSERT INTO tokens (id, tenant_id, name, scopes, hash, created_at, revoked_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(token.id.to_string())
+                    .bind(token.tenant.to_string())
+                    .bind(&token.name)
+                    .bind(token.scopes.to_string())
+                    .bind(&token.hash)
+                    .bind(token.created_at)
+                    .bind(token.revoked_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                    chain(&mut *tx, &[event]).await?;
+                    tx.commit().await.map_err(be)
+                }
+
+                async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+                    ::sqlx::query(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = $1"))
+                        .bind(hash)
+                        .fetch_optional(&self.read)
+                        .await
+                        .map_err(be)?
+                        .map(|r| token_row(&r))
+                        .transpose()
+                }
+
+                async fn list_tokens(&self, tenant: TenantId) -> Result<Vec<TokenRecord>, StoreError> {
+                    ::sqlx::query(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE tenant_id = $1 ORDER BY id"))
+                        .bind(tenant.to_string())
+                        .fetch_all(&self.read)
+                        .await
+                        .map_err(be)?
+                        .iter()
+                        .map(token_row)
+                        .collect()
+                }
+
+                async fn revoke_token(&self, tenant: TenantId, id: TokenId, at: i64, event: &NewAuditEvent) -> Result<(), StoreError> {
+                    let mut tx = self.write.begin().await.map_err(be)?;
+                    let done = ::sqlx::query(
+                        "UPDATE tokens SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
+                    )
+                    .bind(at)
+                    .bind(tenant.to_string())
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::NotFound);
+                    }
+                    chain(&mut *tx, &[event]).await?;
+                    tx.commit().await.map_err(be)
+                }
+
+                async fn insert_issuer(&self, i: &IssuerRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
+                    let mut tx = self.write.begin().await.map_err(be)?;
+                    ::sqlx::query(
+                        "INSERT INTO issuers (id, tenant_id, name, parent_id, certificate_der, common_name, key_backend, \
+                         key_algorithm, key_wrapped, not_before, not_after, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    )
+                    .bind(i.id.to_string())
+                    .bind(i.tenant.to_string())
+                    .bind(&i.name)
+                    .bind(i.parent.map(|p| p.to_string()))
+                    .bind(&i.certificate_der)
+                    .bind(&i.common_name)
+                    .bind(&i.key_backend)
+                    .bind(i.key_algorithm.as_str())
+                    .bind(&i.key_wrapped)
+                    .bind(i.not_before)
+                    .bind(i.not_after)
+                    .bind(i.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                    chain(&mut *tx, &[event]).await?;
+                    tx.commit().await.map_err(be)
+                }
+
+                async fn issuer(&self, tenant: TenantId, id: IssuerId) -> Result<Option<IssuerRecord>, StoreError> {
+                    ::sqlx::query(&format!("SELECT {ISSUER_COLS} FROM issuers WHERE tenant_id = $1 AND id = $2"))
+                        .bind(tenant.to_string())
+                        .bind(id.to_string())
+                        .fetch_optional(&self.read)
+                        .await
+                        .map_err(be)?
+                        .map(|r| issuer_row(&r))
+                        .transpose()
+                }
+
+                async fn issuer_by_name(&self, tenant: TenantId, name: &str) -> Result<Option<IssuerRecord>, StoreError> {
+                    ::sqlx::query(&format!("SELECT {ISSUER_COLS} FROM issuers WHERE tenant_id = $1 AND name = $2"))
+                        .bind(tenant.to_string())
+                        .bind(name)
+                        .fetch_optional(&self.read)
+                        .await
+                        .map_err(be)?
+                        .map(|r| issuer_row(&r))
+                        .transpose()
+                }
+
+                async fn list_issuers(&self, tenant: TenantId) -> Result<Vec<IssuerRecord>, StoreError> {
+                    ::sqlx::query(&format!("SELECT {ISSUER_COLS} FROM issuers WHERE tenant_id = $1 ORDER BY id"))
+                        .bind(tenant.to_string())
+                        .fetch_all(&self.read)
+                        .await
+                        .map_err(be)?
+                        .iter()
+                        .map(issuer_row)
+                        .collect()
+                }
+
+                async fn insert_profile(&self, p: &ProfileRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
+                    let mut tx = self.write.begin().await.map_err(be)?;
+                    ::sqlx::query(
+                        "INSERT INTO profiles (id, tenant_id, name, version, document, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(p.id.to_string())
+                    .bind(p.tenant.to_string())
+                    .bind(&p.name)
+                    .bind(p.version)
+                    .bind(&p.document)
+                    .bind(p.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                    chain(&mut *tx, &[event]).await?;
+                    tx.commit().await.map_err(be)
+                }
+
+                async fn profile(&self, tenant: TenantId, name: &str) -> Result<Option<ProfileRecord>, StoreError> {
+                    ::sqlx::query(&format!(
+                        "SELECT {PROFILE_COLS} FROM profiles WHERE tenant_id = $1 AND name = $2 ORDER BY version DESC LIMIT 1"
+                    ))
+                    .bind(tenant.to_string())
+                    .bind(name)
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(be)?
+                    .map(|r| profile_row(&r))
+                    .transpose()
+                }
+
+                async fn list_profiles(&self, tenant: TenantId) -> Result<Vec<ProfileRecord>, StoreError> {
+                    ::sqlx::query(&format!(
+                        "SELECT {PROFILE_COLS} FROM profiles p WHERE tenant_id = $1 AND version = \
+                         (SELECT MAX(version) FROM profiles q WHERE q.tenant_id = p.tenant_id AND q.name = p.name) \
+                         ORDER BY name"
+                    ))
+                    .bind(tenant.to_string())
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(be)?
+                    .iter()
+                    .map(profile_row)
+                    .collect()
+                }
+
+                async fn commit_issuances(&self, batch: &[IssuanceRecord]) -> Result<(), StoreError> {
+                    if batch.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.write.begin().await.map_err(be)?;
+                    for rec in batch {
+                        insert_certificate(&mut *tx, &rec.certificate).await?;
+                    }
+                    let events: Vec<&NewAuditEvent> = batch.iter().map(|r| &r.event).collect();
+                    chain(&mut *tx, &events).await?;
+                    tx.commit().await.map_err(be)
+                }
+
+                async fn certificate(&self, tenant: TenantId, id: CertificateId) -> Result<Option<CertificateRecord>, StoreError> {
+                    ::sqlx::query(&format!("SELECT {CERT_COLS} FROM certificates WHERE tenant_id = $1 AND id = $2"))
+                        .bind(tenant.to_string())
+                        .bind(id.to_string())
+                        .fetch_optional(&self.read)
+                        .await
+                        .map_err(be)?
+                        .map(|r| cert_row(&r))
+                        .transpose()
+                }
+
+                async fn list_certificates(&self, tenant: TenantId, f: &CertificateFilter) -> Result<Vec<CertificateRecord>, StoreError> {
+                    let t = tenant.to_string();
+                    let mut qb = ::sqlx::QueryBuilder::<$db>::new(format!("SELECT {CERT_COLS} FROM certificates WHERE tenant_id = "));
+                    qb.push_bind(t.clone());
+                    if let Some(s) = f.status {
+                        qb.push(" AND status = ").push_bind(s.as_str().to_owned());
+                    }
+                    if let Some(before) = f.expires_before {
+                        qb.push(" AND not_after < ").push_bind(before);
+                    }
+                    if let Some(i) = f.issuer {
+                        qb.push(" AND issuer_id = ").push_bind(i.to_string());
+                    }
+                    if let Some(a) = f.after {
+                        qb.push(" AND id > ").push_bind(a.to_string());
+                    }
+                    if let Some(san) = &f.san {
+                        qb.push(" AND id IN (SELECT certificate_id FROM certificate_sans WHERE tenant_id = ")
+                            .push_bind(t)
+                            .push(" AND value = ")
+                            .push_bind(san.to_ascii_lowercase())
+                            .push(")");
+                    }
+                    qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(f.limit));
+                    qb.build()
+                        .fetch_all(&self.read)
+                        .await
+                        .map_err(be)?
+                        .iter()
+                        .map(cert_row)
+                        .collect()
+                }
+
+                async fn revoke_certificate(
+                    &self,
+                    tenant: TenantId,
+                    id: CertificateId,
+                    at: i64,
+                    reason: RevocationReason,
+                    event: &NewAuditEvent,
+                ) -> Result<RevokeOutcome, StoreError> {
+                    let mut tx = self.write.begin().await.map_err(be)?;
+                    let t = tenant.to_string();
+                    let i = id.to_string();
+                    let row = ::sqlx::query(&format!(
+                        concat!("SELECT {} FROM certificates WHERE tenant_id = $1 AND id = $2", $lock),
+                        CERT_COLS
+                    ))
+                    .bind(&t)
+                    .bind(&i)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(be)?
+                    .ok_or(StoreError::NotFound)?;
+                    let mut cert = cert_row(&row)?;
+                    if cert.status == CertificateStatus::Revoked {
+                        return Ok(RevokeOutcome::AlreadyRevoked(cert));
+                    }
+                    ::sqlx::query(
+                        "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2 \
+                         WHERE tenant_id = $3 AND id = $4",
+                    )
+                    .bind(at)
+                    .bind(reason.as_str())
+                    .bind(&t)
+                    .bind(&i)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                    chain(&mut *tx, &[event]).await?;
+                    tx.commit().await.map_err(be)?;
+                    cert.status = CertificateStatus::Revoked;
+                    cert.revoked_at = Some(at);
+                    cert.revocation_reason = Some(reason);
+                    Ok(RevokeOutcome::Revoked(cert))
+                }
+
+                async fn append_audit(&self, events: &[NewAuditEvent]) -> Result<(), StoreError> {
+                    if events.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.write.begin().await.map_err(be)?;
+                    let refs: Vec<&NewAuditEvent> = events.iter().collect();
+                    chain(&mut *tx, &refs).await?;
+                    tx.commit().await.map_err(be)
+                }
+
+                async fn list_audit(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+                    ::sqlx::query(&format!(
+                        "SELECT {AUDIT_COLS} FROM audit_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                    ))
+                    .bind(tenant.to_string())
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(be)?
+                    .iter()
+                    .map(audit_row)
+                    .collect()
+                }
+            }
+        };
+    };
+}

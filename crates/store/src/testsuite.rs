@@ -1,0 +1,455 @@
+//! The engine-independent test suite: every engine runs [`run_all`] against itself.
+//!
+//! Each check creates its own tenants, so one store instance can run the whole suite.
+
+use crate::*;
+use trustbox_types::{CertificateStatus, KeyAlgorithm, ProfileId, Scope, ScopeSet};
+
+fn event(tenant: TenantId, action: &str) -> NewAuditEvent {
+    NewAuditEvent {
+        tenant,
+        at_us: 1_700_000_000_000_000,
+        actor: "system".into(),
+        action: action.into(),
+        resource: "test".into(),
+        outcome: "success".into(),
+        details: "{}".into(),
+    }
+}
+
+async fn tenant(store: &dyn Store, name: &str) -> TenantId {
+    let id = TenantId::generate();
+    let rec = TenantRecord {
+        id,
+        name: format!("{name}-{id}"),
+        created_at: 1,
+    };
+    store
+        .create_tenant(&rec, &event(id, "tenant.create"))
+        .await
+        .expect("create tenant");
+    id
+}
+
+fn issuer_record(tenant: TenantId, name: &str) -> IssuerRecord {
+    IssuerRecord {
+        id: IssuerId::generate(),
+        tenant,
+        name: name.into(),
+        parent: None,
+        certificate_der: vec![0x30, 0x00],
+        common_name: "Test CA".into(),
+        key_backend: "sealed-v1".into(),
+        key_algorithm: KeyAlgorithm::EcdsaP256,
+        key_wrapped: vec![1, 2, 3],
+        not_before: 0,
+        not_after: 2_000_000_000,
+        created_at: 1,
+    }
+}
+
+fn cert(
+    tenant: TenantId,
+    issuer: IssuerId,
+    serial: &str,
+    sans: &[&str],
+    not_after: i64,
+) -> IssuanceRecord {
+    let id = CertificateId::generate();
+    IssuanceRecord {
+        certificate: CertificateRecord {
+            id,
+            tenant,
+            issuer,
+            serial: serial.into(),
+            fingerprint: format!("fp-{serial}"),
+            common_name: None,
+            sans: sans.iter().map(|s| s.to_string()).collect(),
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            not_before: 0,
+            not_after,
+            status: CertificateStatus::Valid,
+            revoked_at: None,
+            revocation_reason: None,
+            profile: "tls-server@1".into(),
+            source: "api".into(),
+            der: vec![0x30, 0x00],
+            created_at: 1,
+        },
+        event: NewAuditEvent {
+            resource: format!("certificate:{id}"),
+            ..event(tenant, "certificate.issue")
+        },
+    }
+}
+
+async fn verify_chain(store: &dyn Store, tenant: TenantId) -> Result<i64, ChainBreak> {
+    let (mut seq, mut prev) = (0, GENESIS_HASH.to_owned());
+    loop {
+        let page = store.list_audit(tenant, seq, 2).await.expect("list audit");
+        if page.is_empty() {
+            return Ok(seq);
+        }
+        (seq, prev) = verify_events(seq, prev, &page)?;
+    }
+}
+
+/// Runs every check against `store` (which must be migrated).
+pub async fn run_all(store: &dyn Store) {
+    tenants(store).await;
+    tokens(store).await;
+    issuers_and_profiles(store).await;
+    certificates(store).await;
+    revocation(store).await;
+    audit_chain(store).await;
+    store.migrate().await.expect("migrations are idempotent");
+}
+
+async fn tenants(store: &dyn Store) {
+    let id = tenant(store, "t").await;
+    let got = store.tenant(id).await.expect("get").expect("exists");
+    assert_eq!(
+        store.tenant_by_name(&got.name).await.expect("by name"),
+        Some(got.clone())
+    );
+    let dup = TenantRecord {
+        id: TenantId::generate(),
+        ..got
+    };
+    let e = store
+        .create_tenant(&dup, &event(dup.id, "tenant.create"))
+        .await
+        .expect_err("duplicate name");
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert!(
+        store.tenant(dup.id).await.expect("get").is_none(),
+        "failed create leaves nothing"
+    );
+    assert!(store
+        .list_tenants()
+        .await
+        .expect("list")
+        .iter()
+        .any(|t| t.id == id));
+}
+
+async fn tokens(store: &dyn Store) {
+    let a = tenant(store, "tok-a").await;
+    let b = tenant(store, "tok-b").await;
+    let tok = TokenRecord {
+        id: TokenId::generate(),
+        tenant: a,
+        name: "ci".into(),
+        scopes: ScopeSet::new([Scope::CertsIssue, Scope::CertsRead]),
+        hash: format!("hash-{}", TokenId::generate()),
+        created_at: 5,
+        revoked_at: None,
+    };
+    store
+        .insert_token(&tok, &event(a, "token.create"))
+        .await
+        .expect("insert");
+    assert_eq!(
+        store.token_by_hash(&tok.hash).await.expect("lookup"),
+        Some(tok.clone())
+    );
+    assert_eq!(store.list_tokens(a).await.expect("list").len(), 1);
+    assert!(
+        store.list_tokens(b).await.expect("list").is_empty(),
+        "tenant b sees none of a's tokens"
+    );
+    let e = store
+        .revoke_token(b, tok.id, 9, &event(b, "token.revoke"))
+        .await
+        .expect_err("cross-tenant");
+    assert!(matches!(e, StoreError::NotFound));
+    store
+        .revoke_token(a, tok.id, 9, &event(a, "token.revoke"))
+        .await
+        .expect("revoke");
+    assert_eq!(
+        store
+            .token_by_hash(&tok.hash)
+            .await
+            .expect("lookup")
+            .and_then(|t| t.revoked_at),
+        Some(9)
+    );
+    let e = store
+        .revoke_token(a, tok.id, 10, &event(a, "token.revoke"))
+        .await
+        .expect_err("twice");
+    assert!(matches!(e, StoreError::NotFound));
+}
+
+async fn issuers_and_profiles(store: &dyn Store) {
+    let a = tenant(store, "iss-a").await;
+    let b = tenant(store, "iss-b").await;
+    let i = issuer_record(a, "root");
+    store
+        .insert_issuer(&i, &event(a, "issuer.create"))
+        .await
+        .expect("insert");
+    assert_eq!(store.issuer(a, i.id).await.expect("get"), Some(i.clone()));
+    assert_eq!(
+        store.issuer_by_name(a, "root").await.expect("get"),
+        Some(i.clone())
+    );
+    assert!(
+        store.issuer(b, i.id).await.expect("get").is_none(),
+        "cross-tenant read is empty"
+    );
+    let e = store
+        .insert_issuer(&issuer_record(a, "root"), &event(a, "issuer.create"))
+        .await
+        .expect_err("dup");
+    assert!(matches!(e, StoreError::Conflict(_)));
+    assert_eq!(store.list_issuers(a).await.expect("list").len(), 1);
+
+    for version in 1..=3 {
+        let p = ProfileRecord {
+            id: ProfileId::generate(),
+            tenant: a,
+            name: "web".into(),
+            version,
+            document: format!("{{\"v\":{version}}}"),
+            created_at: version,
+        };
+        store
+            .insert_profile(&p, &event(a, "profile.update"))
+            .await
+            .expect("insert");
+    }
+    let latest = store.profile(a, "web").await.expect("get").expect("exists");
+    assert_eq!(latest.version, 3);
+    assert_eq!(store.list_profiles(a).await.expect("list").len(), 1);
+    assert!(store.profile(b, "web").await.expect("get").is_none());
+}
+
+async fn certificates(store: &dyn Store) {
+    let a = tenant(store, "cert-a").await;
+    let b = tenant(store, "cert-b").await;
+    let i1 = issuer_record(a, "one");
+    let i2 = issuer_record(a, "two");
+    store
+        .insert_issuer(&i1, &event(a, "issuer.create"))
+        .await
+        .expect("insert");
+    store
+        .insert_issuer(&i2, &event(a, "issuer.create"))
+        .await
+        .expect("insert");
+    let batch: Vec<IssuanceRecord> = (0..10)
+        .map(|n| {
+            let issuer = if n % 2 == 0 { i1.id } else { i2.id };
+            cert(
+                a,
+                issuer,
+                &format!("{n:02x}"),
+                &[&format!("dns:host{n}.example.com"), "ip:10.0.0.1"],
+                1000 + n,
+            )
+        })
+        .collect();
+    store.commit_issuances(&batch).await.expect("commit batch");
+    let first = &batch[0].certificate;
+    assert_eq!(
+        store.certificate(a, first.id).await.expect("get"),
+        Some(first.clone())
+    );
+    assert!(
+        store.certificate(b, first.id).await.expect("get").is_none(),
+        "cross-tenant read is empty"
+    );
+
+    let all =
+        |f: CertificateFilter| async move { store.list_certificates(a, &f).await.expect("list") };
+    let page1 = all(CertificateFilter {
+        limit: 4,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(page1.len(), 4);
+    let page2 = all(CertificateFilter {
+        limit: 4,
+        after: Some(page1[3].id),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(page2.len(), 4);
+    assert!(page2[0].id > page1[3].id, "keyset pagination moves forward");
+    let page3 = all(CertificateFilter {
+        limit: 4,
+        after: Some(page2[3].id),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(page3.len(), 2);
+    assert_eq!(
+        all(CertificateFilter {
+            limit: 100,
+            issuer: Some(i1.id),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        5
+    );
+    let by_san = all(CertificateFilter {
+        limit: 100,
+        san: Some("HOST3.example.com".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(by_san.len(), 1);
+    assert_eq!(by_san[0].serial, "03");
+    assert_eq!(
+        all(CertificateFilter {
+            limit: 100,
+            san: Some("10.0.0.1".into()),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        10
+    );
+    assert_eq!(
+        all(CertificateFilter {
+            limit: 100,
+            expires_before: Some(1003),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        3
+    );
+    assert!(store
+        .list_certificates(
+            b,
+            &CertificateFilter {
+                limit: 100,
+                ..Default::default()
+            }
+        )
+        .await
+        .expect("list")
+        .is_empty());
+
+    // A batch with a duplicate serial commits nothing.
+    let dup = vec![
+        cert(a, i1.id, "aa", &["dns:x.example.com"], 5),
+        cert(a, i1.id, "00", &["dns:y.example.com"], 5),
+    ];
+    let e = store
+        .commit_issuances(&dup)
+        .await
+        .expect_err("duplicate serial");
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert!(
+        store
+            .certificate(a, dup[0].certificate.id)
+            .await
+            .expect("get")
+            .is_none(),
+        "batch is atomic"
+    );
+    assert_eq!(
+        all(CertificateFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .len(),
+        10
+    );
+}
+
+async fn revocation(store: &dyn Store) {
+    let a = tenant(store, "rev-a").await;
+    let b = tenant(store, "rev-b").await;
+    let i = issuer_record(a, "ca");
+    store
+        .insert_issuer(&i, &event(a, "issuer.create"))
+        .await
+        .expect("insert");
+    let rec = cert(a, i.id, "0102", &["dns:r.example.com"], 5000);
+    store
+        .commit_issuances(std::slice::from_ref(&rec))
+        .await
+        .expect("commit");
+    let id = rec.certificate.id;
+    let e = store
+        .revoke_certificate(
+            b,
+            id,
+            7,
+            RevocationReason::KeyCompromise,
+            &event(b, "certificate.revoke"),
+        )
+        .await
+        .expect_err("cross-tenant");
+    assert!(matches!(e, StoreError::NotFound));
+    let out = store
+        .revoke_certificate(
+            a,
+            id,
+            7,
+            RevocationReason::KeyCompromise,
+            &event(a, "certificate.revoke"),
+        )
+        .await
+        .expect("revoke");
+    let RevokeOutcome::Revoked(c) = out else {
+        panic!("expected Revoked, got {out:?}")
+    };
+    assert_eq!(
+        (c.status, c.revoked_at, c.revocation_reason),
+        (
+            CertificateStatus::Revoked,
+            Some(7),
+            Some(RevocationReason::KeyCompromise)
+        )
+    );
+    let again = store
+        .revoke_certificate(
+            a,
+            id,
+            8,
+            RevocationReason::Superseded,
+            &event(a, "certificate.revoke"),
+        )
+        .await
+        .expect("idempotent");
+    assert!(matches!(again, RevokeOutcome::AlreadyRevoked(ref c) if c.revoked_at == Some(7)));
+    let listed = store
+        .list_certificates(
+            a,
+            &CertificateFilter {
+                limit: 10,
+                status: Some(CertificateStatus::Revoked),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+}
+
+async fn audit_chain(store: &dyn Store) {
+    let a = tenant(store, "audit-a").await;
+    let events: Vec<NewAuditEvent> = (0..5).map(|n| event(a, &format!("test.{n}"))).collect();
+    store.append_audit(&events).await.expect("append");
+    assert_eq!(
+        verify_chain(store, a).await.expect("chain verifies"),
+        6,
+        "tenant.create + 5"
+    );
+    let page = store.list_audit(a, 2, 2).await.expect("page");
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4]);
+    let other = tenant(store, "audit-b").await;
+    assert_eq!(
+        store.list_audit(other, 0, 100).await.expect("list").len(),
+        1,
+        "chains are per tenant"
+    );
+}
