@@ -1,0 +1,596 @@
+//! Tenants, issuers, profiles and the audit chain.
+
+use crate::error::{AuthorityError, ErrorKind};
+use crate::{Authority, LoadedIssuer};
+use serde::Serialize;
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+use trustbox_crypto::KeyRecord;
+use trustbox_store::{
+    AuditEvent, ChainBreak, IssuerRecord, ProfileRecord, TenantRecord, GENESIS_HASH,
+};
+use trustbox_types::{IssuerId, KeyAlgorithm, Principal, ProfileId, Scope, TenantId};
+use trustbox_x509::{pem, CaParams, IssuingCa, Profile};
+
+/// A request for a new CA: a root when `parent` is `None`, else an intermediate under it.
+#[derive(Clone, Debug)]
+pub struct NewIssuer {
+    /// Unique name within the tenant.
+    pub name: String,
+    /// Subject commonName.
+    pub common_name: String,
+    /// Subject organizationName.
+    pub organization: Option<String>,
+    /// Parent issuer (id or name); `None` for a new root.
+    pub parent: Option<String>,
+    /// Key algorithm.
+    pub key_algorithm: KeyAlgorithm,
+    /// Validity in days (clamped to the parent's notAfter).
+    pub validity_days: u32,
+    /// pathLenConstraint; `None` for unconstrained.
+    pub path_len: Option<u8>,
+}
+
+/// What the API shows of an issuer (never its key).
+#[derive(Clone, Debug, Serialize)]
+pub struct IssuerView {
+    /// Identifier.
+    pub id: IssuerId,
+    /// Name.
+    pub name: String,
+    /// Subject commonName.
+    pub common_name: String,
+    /// Parent issuer, if not a root.
+    pub parent: Option<IssuerId>,
+    /// Whether it is a root.
+    pub is_root: bool,
+    /// Key algorithm.
+    pub key_algorithm: KeyAlgorithm,
+    /// notBefore (RFC 3339).
+    pub not_before: String,
+    /// notAfter (RFC 3339).
+    pub not_after: String,
+    /// The CA certificate, PEM.
+    pub certificate: String,
+    /// Its ancestors up to, excluding, the root, PEM (empty for roots and for
+    /// intermediates directly under a root).
+    pub chain: String,
+}
+
+/// A profile as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProfileView {
+    /// Version (0 for a built-in never changed by this tenant).
+    pub version: i64,
+    /// Whether this is the built-in definition.
+    pub builtin: bool,
+    /// The profile.
+    pub profile: Profile,
+}
+
+pub(crate) fn rfc3339(t: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+impl Authority {
+    /// Loads (and caches) the tenant's issuer `id` with its key opened in custody.
+    pub(crate) async fn load_issuer(
+        &self,
+        tenant: TenantId,
+        id: IssuerId,
+    ) -> Result<Arc<LoadedIssuer>, AuthorityError> {
+        if let Some(i) = self
+            .issuers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+        {
+            return Ok(i.clone());
+        }
+        let rec = self
+            .store
+            .issuer(tenant, id)
+            .await?
+            .ok_or_else(|| AuthorityError::not_found("issuer"))?;
+        let signer = self
+            .keys
+            .open(&KeyRecord {
+                backend: rec.key_backend.clone(),
+                algorithm: rec.key_algorithm,
+                wrapped: rec.key_wrapped.clone(),
+            })
+            .map_err(AuthorityError::internal)?;
+        let ca = IssuingCa::from_certificate(rec.certificate_der.clone(), signer)
+            .map_err(AuthorityError::internal)?;
+        // chain: this issuer and its ancestors, excluding the root
+        let mut chain_pem = String::new();
+        let mut cursor = Some(rec.clone());
+        while let Some(r) = cursor {
+            let Some(parent) = r.parent else { break };
+            chain_pem.push_str(&pem::encode("CERTIFICATE", &r.certificate_der));
+            cursor = self.store.issuer(tenant, parent).await?;
+        }
+        let loaded = Arc::new(LoadedIssuer {
+            id,
+            name: rec.name.clone(),
+            is_root: rec.parent.is_none(),
+            ca,
+            chain_pem,
+        });
+        self.issuers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, loaded.clone());
+        Ok(loaded)
+    }
+
+    fn view(rec: &IssuerRecord, chain: String) -> IssuerView {
+        IssuerView {
+            id: rec.id,
+            name: rec.name.clone(),
+            common_name: rec.common_name.clone(),
+            parent: rec.parent,
+            is_root: rec.parent.is_none(),
+            key_algorithm: rec.key_algorithm,
+            not_before: rfc3339(rec.not_before),
+            not_after: rfc3339(rec.not_after),
+            certificate: pem::encode("CERTIFICATE", &rec.certificate_der),
+            chain,
+        }
+    }
+
+    /// Creates a root or intermediate CA for the principal's tenant.
+    pub async fn create_issuer(
+        &self,
+        principal: &Principal,
+        req: NewIssuer,
+    ) -> Result<IssuerView, AuthorityError> {
+        Self::require(principal, Scope::CaAdmin)?;
+        self.create_issuer_unchecked(principal.tenant, &principal.actor(), req)
+            .await
+    }
+
+    pub(crate) async fn create_issuer_unchecked(
+        &self,
+        tenant: TenantId,
+        actor: &str,
+        req: NewIssuer,
+    ) -> Result<IssuerView, AuthorityError> {
+        validate_name("issuer name", &req.name)?;
+        if req.common_name.trim().is_empty() || req.common_name.len() > 64 {
+            return Err(AuthorityError::invalid(
+                "invalid-issuer",
+                "common_name must be 1 to 64 characters",
+            ));
+        }
+        if !req.key_algorithm.allowed_for_ca() {
+            return Err(AuthorityError::invalid(
+                "weak-key",
+                format!("{} may not protect a CA key; use ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096 or ed25519", req.key_algorithm),
+            ));
+        }
+        if req.validity_days == 0 || req.validity_days > 36500 {
+            return Err(AuthorityError::invalid(
+                "invalid-issuer",
+                "validity_days must be between 1 and 36500",
+            ));
+        }
+        if self
+            .store
+            .issuer_by_name(tenant, &req.name)
+            .await?
+            .is_some()
+        {
+            return Err(AuthorityError::new(
+                ErrorKind::Conflict,
+                "conflict",
+                format!("issuer {:?} already exists", req.name),
+            ));
+        }
+        let parent = match &req.parent {
+            Some(p) => Some(self.issuer_by_reference(tenant, p).await?),
+            None => None,
+        };
+        let now = self.clock.now();
+        let params = CaParams {
+            common_name: req.common_name.clone(),
+            organization: req.organization.clone(),
+            path_len: req.path_len,
+            not_before: now - Duration::minutes(1),
+            not_after: now + Duration::days(i64::from(req.validity_days)),
+        };
+        let keys = self.keys.clone();
+        let alg = req.key_algorithm;
+        // RSA generation takes seconds: keep it off the async workers.
+        let (key, signer) = tokio::task::spawn_blocking(move || keys.generate(alg))
+            .await
+            .map_err(AuthorityError::internal)?
+            .map_err(AuthorityError::internal)?;
+        let ca = match &parent {
+            Some(p) => {
+                p.ca.issue_intermediate(&params, signer)
+                    .map_err(AuthorityError::internal)?
+            }
+            None => IssuingCa::new_root(&params, signer).map_err(AuthorityError::internal)?,
+        };
+        let id = IssuerId::generate();
+        let rec = IssuerRecord {
+            id,
+            tenant,
+            name: req.name.clone(),
+            parent: parent.as_ref().map(|p| p.id),
+            certificate_der: ca.certificate_der().to_vec(),
+            common_name: req.common_name.clone(),
+            key_backend: key.backend,
+            key_algorithm: key.algorithm,
+            key_wrapped: key.wrapped,
+            not_before: params.not_before.unix_timestamp(),
+            not_after: ca.not_after().unix_timestamp(),
+            created_at: now.unix_timestamp(),
+        };
+        let event = self.event(
+            tenant,
+            actor,
+            "issuer.create",
+            format!("issuer:{id}"),
+            "success",
+            serde_json::json!({
+                "name": rec.name,
+                "parent": rec.parent,
+                "key_algorithm": rec.key_algorithm,
+                "common_name": rec.common_name,
+                "not_after": rec.not_after,
+            }),
+        );
+        self.store.insert_issuer(&rec, &event).await?;
+        let chain = self.load_issuer(tenant, id).await?.chain_pem.clone();
+        let view = Self::view(&rec, chain_without_self(&chain, &rec));
+        Ok(view)
+    }
+
+    /// The tenant's issuers.
+    pub async fn list_issuers(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<IssuerView>, AuthorityError> {
+        Self::require(principal, Scope::CertsRead)?;
+        let recs = self.store.list_issuers(principal.tenant).await?;
+        let mut out = Vec::with_capacity(recs.len());
+        for rec in recs {
+            let chain = self
+                .load_issuer(principal.tenant, rec.id)
+                .await?
+                .chain_pem
+                .clone();
+            out.push(Self::view(&rec, chain_without_self(&chain, &rec)));
+        }
+        Ok(out)
+    }
+
+    /// One of the tenant's issuers.
+    pub async fn issuer_view(
+        &self,
+        principal: &Principal,
+        id: IssuerId,
+    ) -> Result<IssuerView, AuthorityError> {
+        Self::require(principal, Scope::CertsRead)?;
+        let rec = self
+            .store
+            .issuer(principal.tenant, id)
+            .await?
+            .ok_or_else(|| AuthorityError::not_found("issuer"))?;
+        let chain = self
+            .load_issuer(principal.tenant, id)
+            .await?
+            .chain_pem
+            .clone();
+        Ok(Self::view(&rec, chain_without_self(&chain, &rec)))
+    }
+
+    /// Creates a tenant with its own root and issuing CA. Only an admin of the `default`
+    /// tenant (the operator) may.
+    pub async fn create_tenant(
+        &self,
+        principal: &Principal,
+        name: &str,
+    ) -> Result<TenantRecord, AuthorityError> {
+        self.require_operator(principal).await?;
+        let tenant = self
+            .create_tenant_unchecked(name, &principal.actor())
+            .await?;
+        self.create_default_hierarchy(
+            tenant.id,
+            &tenant.name,
+            &principal.actor(),
+            KeyAlgorithm::EcdsaP384,
+            KeyAlgorithm::EcdsaP256,
+        )
+        .await?;
+        Ok(tenant)
+    }
+
+    pub(crate) async fn create_tenant_unchecked(
+        &self,
+        name: &str,
+        actor: &str,
+    ) -> Result<TenantRecord, AuthorityError> {
+        validate_name("tenant name", name)?;
+        let rec = TenantRecord {
+            id: TenantId::generate(),
+            name: name.to_owned(),
+            created_at: self.now_s(),
+        };
+        let event = self.event(
+            rec.id,
+            actor,
+            "tenant.create",
+            format!("tenant:{}", rec.id),
+            "success",
+            serde_json::json!({ "name": name }),
+        );
+        self.store
+            .create_tenant(&rec, &event)
+            .await
+            .map_err(|e| match e {
+                trustbox_store::StoreError::Conflict(_) => AuthorityError::new(
+                    ErrorKind::Conflict,
+                    "conflict",
+                    format!("tenant {name:?} already exists"),
+                ),
+                other => other.into(),
+            })?;
+        Ok(rec)
+    }
+
+    pub(crate) async fn create_default_hierarchy(
+        &self,
+        tenant: TenantId,
+        tenant_name: &str,
+        actor: &str,
+        root_alg: KeyAlgorithm,
+        issuing_alg: KeyAlgorithm,
+    ) -> Result<(IssuerView, IssuerView), AuthorityError> {
+        let root = self
+            .create_issuer_unchecked(
+                tenant,
+                actor,
+                NewIssuer {
+                    name: "root".into(),
+                    common_name: format!("TrustBox Root CA ({tenant_name})"),
+                    organization: Some("TrustBox".into()),
+                    parent: None,
+                    key_algorithm: root_alg,
+                    validity_days: 3650,
+                    path_len: Some(1),
+                },
+            )
+            .await?;
+        let issuing = self
+            .create_issuer_unchecked(
+                tenant,
+                actor,
+                NewIssuer {
+                    name: "issuing-ca".into(),
+                    common_name: format!("TrustBox Issuing CA ({tenant_name})"),
+                    organization: Some("TrustBox".into()),
+                    parent: Some(root.id.to_string()),
+                    key_algorithm: issuing_alg,
+                    validity_days: 1825,
+                    path_len: Some(0),
+                },
+            )
+            .await?;
+        Ok((root, issuing))
+    }
+
+    /// Tenants visible to the principal: all for the operator, else its own.
+    pub async fn list_tenants(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<TenantRecord>, AuthorityError> {
+        if self.require_operator(principal).await.is_ok() {
+            return Ok(self.store.list_tenants().await?);
+        }
+        Ok(self
+            .store
+            .tenant(principal.tenant)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    pub(crate) async fn require_operator(
+        &self,
+        principal: &Principal,
+    ) -> Result<(), AuthorityError> {
+        Self::require(principal, Scope::Admin)?;
+        let tenant = self.store.tenant(principal.tenant).await?;
+        if tenant.map(|t| t.name) != Some("default".into()) {
+            return Err(AuthorityError::new(
+                ErrorKind::Forbidden,
+                "forbidden",
+                "only an admin of the default tenant may manage tenants",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every profile of the tenant: its own versions and the built-ins it has not replaced.
+    pub async fn list_profiles(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<ProfileView>, AuthorityError> {
+        Self::require(principal, Scope::CertsRead)?;
+        let mut out: Vec<ProfileView> = Vec::new();
+        for rec in self.store.list_profiles(principal.tenant).await? {
+            out.push(ProfileView {
+                version: rec.version,
+                builtin: false,
+                profile: serde_json::from_str(&rec.document).map_err(AuthorityError::internal)?,
+            });
+        }
+        for p in trustbox_x509::builtin_profiles() {
+            if !out.iter().any(|v| v.profile.name == p.name) {
+                out.push(ProfileView {
+                    version: 0,
+                    builtin: true,
+                    profile: p,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.profile.name.cmp(&b.profile.name));
+        Ok(out)
+    }
+
+    /// The tenant's profile `name`.
+    pub async fn profile_view(
+        &self,
+        principal: &Principal,
+        name: &str,
+    ) -> Result<ProfileView, AuthorityError> {
+        Self::require(principal, Scope::CertsRead)?;
+        match self.store.profile(principal.tenant, name).await? {
+            Some(rec) => Ok(ProfileView {
+                version: rec.version,
+                builtin: false,
+                profile: serde_json::from_str(&rec.document).map_err(AuthorityError::internal)?,
+            }),
+            None => trustbox_x509::builtin_profiles()
+                .into_iter()
+                .find(|p| p.name == name)
+                .map(|p| ProfileView {
+                    version: 0,
+                    builtin: true,
+                    profile: p,
+                })
+                .ok_or_else(|| AuthorityError::not_found("profile")),
+        }
+    }
+
+    /// Stores a new version of a profile. With `create`, the name must be new (neither a
+    /// stored profile nor a built-in); otherwise it must exist.
+    pub async fn put_profile(
+        &self,
+        principal: &Principal,
+        profile: Profile,
+        create: bool,
+    ) -> Result<ProfileView, AuthorityError> {
+        Self::require(principal, Scope::CaAdmin)?;
+        profile.validate()?;
+        let current = self.profile_view(principal, &profile.name).await;
+        let version = match (&current, create) {
+            (Ok(_), true) => {
+                return Err(AuthorityError::new(
+                    ErrorKind::Conflict,
+                    "conflict",
+                    format!(
+                        "profile {:?} already exists; use PUT to change it",
+                        profile.name
+                    ),
+                ))
+            }
+            (Ok(v), false) => v.version + 1,
+            (Err(_), true) => 1,
+            (Err(e), false) => return Err(e.clone()),
+        };
+        let document = serde_json::to_string(&profile).map_err(AuthorityError::internal)?;
+        let rec = ProfileRecord {
+            id: ProfileId::generate(),
+            tenant: principal.tenant,
+            name: profile.name.clone(),
+            version,
+            document: document.clone(),
+            created_at: self.now_s(),
+        };
+        let event = self.event(
+            principal.tenant,
+            &principal.actor(),
+            if create {
+                "profile.create"
+            } else {
+                "profile.update"
+            },
+            format!("profile:{}@{}", profile.name, version),
+            "success",
+            serde_json::json!({ "name": profile.name, "version": version, "document": profile }),
+        );
+        self.store.insert_profile(&rec, &event).await?;
+        self.profiles
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(principal.tenant, profile.name.clone()));
+        Ok(ProfileView {
+            version,
+            builtin: false,
+            profile,
+        })
+    }
+
+    /// A page of the tenant's audit events after `after`.
+    pub async fn audit_events(
+        &self,
+        principal: &Principal,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, AuthorityError> {
+        Self::require(principal, Scope::AuditRead)?;
+        Ok(self
+            .store
+            .list_audit(principal.tenant, after, limit.clamp(1, 1000))
+            .await?)
+    }
+
+    /// Verifies the principal's tenant's whole chain.
+    pub async fn verify_audit(
+        &self,
+        principal: &Principal,
+    ) -> Result<Result<i64, ChainBreak>, AuthorityError> {
+        Self::require(principal, Scope::AuditRead)?;
+        self.verify_tenant_chain(principal.tenant).await
+    }
+
+    /// Verifies `tenant`'s chain from genesis; the count of events, or the first break.
+    pub async fn verify_tenant_chain(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Result<i64, ChainBreak>, AuthorityError> {
+        let (mut seq, mut prev) = (0i64, GENESIS_HASH.to_owned());
+        loop {
+            let page = self.store.list_audit(tenant, seq, 1000).await?;
+            if page.is_empty() {
+                return Ok(Ok(seq));
+            }
+            match trustbox_store::verify_events(seq, prev, &page) {
+                Ok(next) => (seq, prev) = next,
+                Err(brk) => return Ok(Err(brk)),
+            }
+        }
+    }
+}
+
+/// The chain of `rec`'s ancestors only (the loaded chain starts with the issuer itself).
+fn chain_without_self(chain: &str, rec: &IssuerRecord) -> String {
+    let own = pem::encode("CERTIFICATE", &rec.certificate_der);
+    chain.strip_prefix(own.as_str()).unwrap_or(chain).to_owned()
+}
+
+pub(crate) fn validate_name(what: &str, name: &str) -> Result<(), AuthorityError> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(AuthorityError::invalid(
+            "invalid-name",
+            format!("{what} must be 1-64 characters of letters, digits, '-', '_' and '.'"),
+        ));
+    }
+    Ok(())
+}

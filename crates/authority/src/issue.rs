@@ -1,0 +1,365 @@
+//! Issuance, revocation and inventory reads.
+
+use crate::error::{AuthorityError, ErrorKind};
+use crate::{Authority, LoadedIssuer};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use trustbox_store::{CertificateFilter, CertificateRecord, IssuanceRecord, RevokeOutcome};
+use trustbox_types::{
+    CertificateId, CertificateStatus, Fingerprint, IssuerId, Principal, RevocationReason, Scope,
+    Serial, SourceProtocol,
+};
+use trustbox_x509::{lint_leaf, parse_csr, pem, Profile, UrlSet};
+
+/// How long a profile read from the store is trusted before it is read again (other
+/// replicas may have changed it).
+const PROFILE_TTL: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Debug)]
+pub(crate) struct CachedProfile {
+    pub(crate) profile: Arc<Profile>,
+    pub(crate) version: i64,
+    pub(crate) loaded: Instant,
+}
+
+/// One request for a certificate, whatever protocol it arrived by.
+#[derive(Clone, Debug)]
+pub struct IssuanceRequest {
+    /// Who asks (carries the tenant).
+    pub principal: Principal,
+    /// PKCS#10 CSR, PEM or DER.
+    pub csr: Vec<u8>,
+    /// Profile name; `tls-server` when `None`.
+    pub profile: Option<String>,
+    /// Issuer id or name; the tenant's default issuing CA when `None`.
+    pub issuer: Option<String>,
+    /// What the credential is for (free text, recorded in the audit event).
+    pub purpose: Option<String>,
+    /// Requested validity; the profile's default when `None`.
+    pub validity_days: Option<u32>,
+    /// The protocol the request came in by.
+    pub source: SourceProtocol,
+}
+
+/// A certificate just issued and durably recorded.
+#[derive(Clone, Debug)]
+pub struct IssuedCertificate {
+    /// The inventory record.
+    pub record: CertificateRecord,
+    /// The certificate, PEM.
+    pub certificate_pem: String,
+    /// The issuer and its ancestors up to, excluding, the root, PEM.
+    pub chain_pem: String,
+}
+
+impl Authority {
+    /// The seam. Authorize, validate, apply the profile, sign, lint, record, audit.
+    pub async fn issue(&self, req: IssuanceRequest) -> Result<IssuedCertificate, AuthorityError> {
+        let started = Instant::now();
+        let profile_name = req
+            .profile
+            .clone()
+            .unwrap_or_else(|| "tls-server".to_owned());
+        let result = self.issue_inner(&req, &profile_name).await;
+        let outcome = match &result {
+            Ok(_) => "issued",
+            Err(e) if e.kind == ErrorKind::Internal => "error",
+            Err(e) if e.kind == ErrorKind::Unavailable => "shed",
+            Err(_) => "rejected",
+        };
+        metrics::counter!("trustbox_issuances_total", "profile" => profile_name, "outcome" => outcome).increment(1);
+        metrics::histogram!("trustbox_issuance_seconds").record(started.elapsed().as_secs_f64());
+        if let Err(e) = &result {
+            if !matches!(e.kind, ErrorKind::Internal | ErrorKind::Unavailable) {
+                self.audit_refusal(&req.principal, "certificate.issue", "certificate".into(), e)
+                    .await;
+            }
+        }
+        result
+    }
+
+    async fn issue_inner(
+        &self,
+        req: &IssuanceRequest,
+        profile_name: &str,
+    ) -> Result<IssuedCertificate, AuthorityError> {
+        let principal = &req.principal;
+        Self::require(principal, Scope::CertsIssue)?;
+        let csr = parse_csr(&req.csr)?;
+        let (profile, version) = self.resolve_profile(principal.tenant, profile_name).await?;
+        let issuer = match &req.issuer {
+            Some(reference) => {
+                self.issuer_by_reference(principal.tenant, reference)
+                    .await?
+            }
+            None => self.default_issuer(principal.tenant).await?,
+        };
+        if issuer.is_root {
+            return Err(AuthorityError::invalid(
+                "root-issuer",
+                format!(
+                    "issuer {:?} is a root CA; leaf certificates are issued by intermediates",
+                    issuer.name
+                ),
+            ));
+        }
+        let now = self.clock.now();
+        let plan = profile.apply(&csr, req.validity_days, now)?;
+        let serial = Serial::random();
+        let urls = self.urls_for(issuer.id);
+        let der = issuer.ca.issue_leaf(&serial, &plan, &csr, &urls)?;
+        lint_leaf(&der, &issuer.ca, &plan)?;
+
+        let id = CertificateId::generate();
+        let record = CertificateRecord {
+            id,
+            tenant: principal.tenant,
+            issuer: issuer.id,
+            serial: serial.to_hex(),
+            fingerprint: Fingerprint::of_der(&der).to_string(),
+            common_name: plan.common_name.clone(),
+            sans: plan.sans.iter().map(|s| s.to_string()).collect(),
+            key_algorithm: csr.key_algorithm,
+            not_before: plan.not_before.unix_timestamp(),
+            not_after: plan.not_after.min(issuer.ca.not_after()).unix_timestamp(),
+            status: CertificateStatus::Valid,
+            revoked_at: None,
+            revocation_reason: None,
+            profile: format!("{}@{}", profile.name, version),
+            source: req.source.as_str().to_owned(),
+            der,
+            created_at: now.unix_timestamp(),
+        };
+        let event = self.event(
+            principal.tenant,
+            &principal.actor(),
+            "certificate.issue",
+            format!("certificate:{id}"),
+            "success",
+            serde_json::json!({
+                "serial": record.serial,
+                "issuer": issuer.id,
+                "profile": record.profile,
+                "sans": record.sans,
+                "not_after": record.not_after,
+                "source": record.source,
+                "purpose": req.purpose,
+            }),
+        );
+        let certificate_pem = pem::encode("CERTIFICATE", &record.der);
+        self.committer
+            .commit(IssuanceRecord {
+                certificate: record.clone(),
+                event,
+            })
+            .await?;
+        Ok(IssuedCertificate {
+            record,
+            certificate_pem,
+            chain_pem: issuer.chain_pem.clone(),
+        })
+    }
+
+    /// URLs for certificates of `issuer`, from the configured public base URL.
+    pub(crate) fn urls_for(&self, issuer: IssuerId) -> UrlSet {
+        match &self.config.public_url {
+            Some(base) => {
+                let base = base.trim_end_matches('/');
+                UrlSet {
+                    crl: Some(format!("{base}/crl/{issuer}.crl")),
+                    ca_issuers: Some(format!("{base}/ca/{issuer}.cer")),
+                    ocsp: None,
+                }
+            }
+            None => UrlSet::default(),
+        }
+    }
+
+    /// The tenant's newest version of `name`, or the built-in of that name.
+    pub(crate) async fn resolve_profile(
+        &self,
+        tenant: trustbox_types::TenantId,
+        name: &str,
+    ) -> Result<(Arc<Profile>, i64), AuthorityError> {
+        let key = (tenant, name.to_owned());
+        if let Some(c) = self
+            .profiles
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            if c.loaded.elapsed() < PROFILE_TTL {
+                return Ok((c.profile.clone(), c.version));
+            }
+        }
+        let (profile, version) = match self.store.profile(tenant, name).await? {
+            Some(rec) => {
+                let p: Profile =
+                    serde_json::from_str(&rec.document).map_err(AuthorityError::internal)?;
+                (p, rec.version)
+            }
+            None => match trustbox_x509::builtin_profiles()
+                .into_iter()
+                .find(|p| p.name == name)
+            {
+                Some(p) => (p, 0),
+                None => {
+                    return Err(AuthorityError::invalid(
+                        "unknown-profile",
+                        format!("profile {name:?} does not exist"),
+                    ));
+                }
+            },
+        };
+        let profile = Arc::new(profile);
+        self.profiles
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                key,
+                CachedProfile {
+                    profile: profile.clone(),
+                    version,
+                    loaded: Instant::now(),
+                },
+            );
+        Ok((profile, version))
+    }
+
+    /// Revokes the tenant's certificate `id`.
+    pub async fn revoke(
+        &self,
+        principal: &Principal,
+        id: CertificateId,
+        reason: RevocationReason,
+    ) -> Result<CertificateRecord, AuthorityError> {
+        Self::require(principal, Scope::CertsRevoke)?;
+        let event = self.event(
+            principal.tenant,
+            &principal.actor(),
+            "certificate.revoke",
+            format!("certificate:{id}"),
+            "success",
+            serde_json::json!({ "reason": reason.as_str() }),
+        );
+        match self
+            .store
+            .revoke_certificate(principal.tenant, id, self.now_s(), reason, &event)
+            .await
+        {
+            Ok(RevokeOutcome::Revoked(c)) => {
+                metrics::counter!("trustbox_revocations_total", "reason" => reason.as_str())
+                    .increment(1);
+                Ok(c)
+            }
+            Ok(RevokeOutcome::AlreadyRevoked(c)) => Err(AuthorityError::new(
+                ErrorKind::Conflict,
+                "already-revoked",
+                format!(
+                    "certificate {id} was already revoked ({})",
+                    c.revocation_reason
+                        .map(|r| r.as_str())
+                        .unwrap_or("unspecified")
+                ),
+            )),
+            Err(trustbox_store::StoreError::NotFound) => {
+                Err(AuthorityError::not_found("certificate"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The tenant's certificate `id`, with its issuer chain.
+    pub async fn certificate(
+        &self,
+        principal: &Principal,
+        id: CertificateId,
+    ) -> Result<IssuedCertificate, AuthorityError> {
+        Self::require(principal, Scope::CertsRead)?;
+        let record = self
+            .store
+            .certificate(principal.tenant, id)
+            .await?
+            .ok_or_else(|| AuthorityError::not_found("certificate"))?;
+        let issuer = self.load_issuer(principal.tenant, record.issuer).await?;
+        Ok(IssuedCertificate {
+            certificate_pem: pem::encode("CERTIFICATE", &record.der),
+            chain_pem: issuer.chain_pem.clone(),
+            record,
+        })
+    }
+
+    /// A page of the tenant's certificates.
+    pub async fn list_certificates(
+        &self,
+        principal: &Principal,
+        filter: &CertificateFilter,
+    ) -> Result<Vec<CertificateRecord>, AuthorityError> {
+        Self::require(principal, Scope::CertsRead)?;
+        Ok(self
+            .store
+            .list_certificates(principal.tenant, filter)
+            .await?)
+    }
+
+    pub(crate) async fn default_issuer(
+        &self,
+        tenant: trustbox_types::TenantId,
+    ) -> Result<Arc<LoadedIssuer>, AuthorityError> {
+        let cached = self
+            .default_issuer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&tenant)
+            .copied();
+        let id = match cached {
+            Some(id) => id,
+            None => {
+                let issuers = self.store.list_issuers(tenant).await?;
+                let id = issuers
+                    .iter()
+                    .find(|i| i.parent.is_some())
+                    .map(|i| i.id)
+                    .ok_or_else(|| {
+                        AuthorityError::invalid(
+                            "no-issuer",
+                            "this tenant has no issuing CA; create one with POST /api/v1/issuers",
+                        )
+                    })?;
+                self.default_issuer
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(tenant, id);
+                id
+            }
+        };
+        self.load_issuer(tenant, id).await
+    }
+
+    pub(crate) async fn issuer_by_reference(
+        &self,
+        tenant: trustbox_types::TenantId,
+        reference: &str,
+    ) -> Result<Arc<LoadedIssuer>, AuthorityError> {
+        let unknown = || {
+            AuthorityError::invalid(
+                "unknown-issuer",
+                format!("issuer {reference:?} does not exist"),
+            )
+        };
+        let id = match reference.parse::<IssuerId>() {
+            Ok(id) => id,
+            Err(_) => {
+                self.store
+                    .issuer_by_name(tenant, reference)
+                    .await?
+                    .ok_or_else(unknown)?
+                    .id
+            }
+        };
+        match self.load_issuer(tenant, id).await {
+            Err(e) if e.kind == ErrorKind::NotFound => Err(unknown()),
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Seam tests against the real SQLite engine.
+
+use crate::*;
+use trustbox_crypto::{Kek, SealedKeyStore};
+use trustbox_store::CertificateFilter;
+use trustbox_store_sqlite::SqliteStore;
+use trustbox_types::{Scope, ScopeSet, SourceProtocol, SystemClock};
+
+struct Env {
+    _dir: tempfile::TempDir,
+    authority: Arc<Authority>,
+    admin: Principal,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("db"))
+        .await
+        .expect("open");
+    store.migrate().await.expect("migrate");
+    let keys = SealedKeyStore::new(&Kek::load_or_create(&dir.path().join("kek")).expect("kek"))
+        .expect("keys");
+    let authority = Arc::new(Authority::new(
+        Arc::new(store),
+        Arc::new(keys),
+        Arc::new(SystemClock),
+        AuthorityConfig::default(),
+    ));
+    let boot = authority
+        .bootstrap(&BootstrapOptions::default())
+        .await
+        .expect("bootstrap");
+    let admin = authority
+        .authenticate(&boot.admin_token.expect("first start mints a token"))
+        .await
+        .expect("auth");
+    Env {
+        _dir: dir,
+        authority,
+        admin,
+    }
+}
+
+fn csr(name: &str) -> Vec<u8> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("params");
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .serialize_request(&key)
+        .expect("csr")
+        .pem()
+        .expect("pem")
+        .into_bytes()
+}
+
+fn request(principal: &Principal, csr: Vec<u8>) -> IssuanceRequest {
+    IssuanceRequest {
+        principal: principal.clone(),
+        csr,
+        profile: None,
+        issuer: None,
+        purpose: Some("test".into()),
+        validity_days: Some(30),
+        source: SourceProtocol::Api,
+    }
+}
+
+async fn count(env: &Env) -> usize {
+    env.authority
+        .list_certificates(
+            &env.admin,
+            &CertificateFilter {
+                limit: 10_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("list")
+        .len()
+}
+
+#[tokio::test]
+async fn issues_records_and_audits_before_returning() {
+    let env = env().await;
+    let issued = env
+        .authority
+        .issue(request(&env.admin, csr("a.example.com")))
+        .await
+        .expect("issue");
+    let got = env
+        .authority
+        .certificate(&env.admin, issued.record.id)
+        .await
+        .expect("recorded");
+    assert_eq!(got.record.der, issued.record.der);
+    assert!(!issued.chain_pem.is_empty());
+    let events = env
+        .authority
+        .audit_events(&env.admin, 0, 1000)
+        .await
+        .expect("audit");
+    assert!(events
+        .iter()
+        .any(|e| e.action == "certificate.issue" && e.outcome == "success"));
+    assert!(
+        matches!(env.authority.verify_audit(&env.admin).await.expect("verify"), Ok(n) if n > 0)
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_change_nothing_but_are_audited() {
+    let env = env().await;
+    let e = env
+        .authority
+        .issue(request(&env.admin, b"garbage".to_vec()))
+        .await
+        .expect_err("garbage");
+    assert_eq!(e.code, "bad-csr");
+    let mut r = request(&env.admin, csr("a.example.com"));
+    r.validity_days = Some(1000);
+    assert_eq!(
+        env.authority.issue(r).await.expect_err("too long").code,
+        "profile-violation"
+    );
+    let mut r = request(&env.admin, csr("a.example.com"));
+    r.profile = Some("nope".into());
+    assert_eq!(
+        env.authority.issue(r).await.expect_err("profile").code,
+        "unknown-profile"
+    );
+    let mut r = request(&env.admin, csr("a.example.com"));
+    r.issuer = Some("root".into());
+    assert_eq!(
+        env.authority.issue(r).await.expect_err("root").code,
+        "root-issuer"
+    );
+    assert_eq!(count(&env).await, 0);
+    let events = env
+        .authority
+        .audit_events(&env.admin, 0, 1000)
+        .await
+        .expect("audit");
+    assert!(!events
+        .iter()
+        .any(|e| e.action == "certificate.issue" && e.outcome == "success"));
+    assert_eq!(events.iter().filter(|e| e.outcome == "denied").count(), 4);
+}
+
+#[tokio::test]
+async fn scopes_and_tenants_are_enforced() {
+    let env = env().await;
+    let reader = env
+        .authority
+        .create_token(
+            &env.admin,
+            None,
+            "reader",
+            ScopeSet::new([Scope::CertsRead]),
+        )
+        .await
+        .expect("token");
+    let reader = env
+        .authority
+        .authenticate(&reader.secret)
+        .await
+        .expect("auth");
+    let e = env
+        .authority
+        .issue(request(&reader, csr("a.example.com")))
+        .await
+        .expect_err("no scope");
+    assert_eq!(e.kind, ErrorKind::Forbidden);
+    let e = env
+        .authority
+        .create_token(&reader, None, "x", ScopeSet::new([Scope::Admin]))
+        .await
+        .expect_err("escalation");
+    assert_eq!(e.kind, ErrorKind::Forbidden);
+
+    let issued = env
+        .authority
+        .issue(request(&env.admin, csr("a.example.com")))
+        .await
+        .expect("issue");
+    env.authority
+        .create_tenant(&env.admin, "acme")
+        .await
+        .expect("tenant");
+    let other = env
+        .authority
+        .create_token(
+            &env.admin,
+            Some("acme"),
+            "acme-admin",
+            ScopeSet::new([Scope::Admin]),
+        )
+        .await
+        .expect("token");
+    let other = env
+        .authority
+        .authenticate(&other.secret)
+        .await
+        .expect("auth");
+    let e = env
+        .authority
+        .certificate(&other, issued.record.id)
+        .await
+        .expect_err("cross-tenant");
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    let e = env
+        .authority
+        .revoke(
+            &other,
+            issued.record.id,
+            trustbox_types::RevocationReason::KeyCompromise,
+        )
+        .await
+        .expect_err("cross-tenant");
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    // the new tenant issues from its own hierarchy
+    let own = env
+        .authority
+        .issue(request(&other, csr("b.example.com")))
+        .await
+        .expect("issue in acme");
+    assert_ne!(own.record.issuer, issued.record.issuer);
+
+    env.authority
+        .revoke_token(&env.admin, reader.token)
+        .await
+        .expect("revoke token");
+    assert_eq!(
+        env.authority
+            .authenticate("tbx_nope")
+            .await
+            .expect_err("bad")
+            .kind,
+        ErrorKind::Unauthenticated
+    );
+}
+
+#[tokio::test]
+async fn concurrent_issuances_are_group_committed_and_chained() {
+    let env = env().await;
+    let mut tasks = Vec::new();
+    for n in 0..200 {
+        let a = env.authority.clone();
+        let r = request(&env.admin, csr(&format!("h{n}.example.com")));
+        tasks.push(tokio::spawn(async move { a.issue(r).await }));
+    }
+    for t in tasks {
+        t.await.expect("join").expect("issued");
+    }
+    assert_eq!(count(&env).await, 200);
+    assert!(
+        matches!(env.authority.verify_audit(&env.admin).await.expect("verify"), Ok(n) if n >= 200)
+    );
+}
+
+#[tokio::test]
+async fn revocation_is_recorded_once() {
+    let env = env().await;
+    let issued = env
+        .authority
+        .issue(request(&env.admin, csr("r.example.com")))
+        .await
+        .expect("issue");
+    let rec = env
+        .authority
+        .revoke(
+            &env.admin,
+            issued.record.id,
+            trustbox_types::RevocationReason::Superseded,
+        )
+        .await
+        .expect("revoke");
+    assert_eq!(rec.status, trustbox_types::CertificateStatus::Revoked);
+    let e = env
+        .authority
+        .revoke(
+            &env.admin,
+            issued.record.id,
+            trustbox_types::RevocationReason::Superseded,
+        )
+        .await
+        .expect_err("twice");
+    assert_eq!(e.code, "already-revoked");
+}

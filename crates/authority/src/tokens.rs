@@ -1,0 +1,215 @@
+//! API tokens: minted once, shown once, stored as SHA-256 only.
+
+use crate::error::{AuthorityError, ErrorKind};
+use crate::Authority;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ring::rand::SecureRandom;
+use trustbox_store::TokenRecord;
+use trustbox_types::{Principal, Scope, ScopeSet, TenantId, TokenId};
+
+/// Every token starts with this, so secret scanners can recognize leaked ones.
+pub const TOKEN_PREFIX: &str = "tbx_";
+/// Bytes of randomness in a token (256 bits).
+const TOKEN_BYTES: usize = 32;
+
+/// A token just minted: the record and the secret, which is never available again.
+#[derive(Clone, Debug)]
+pub struct NewToken {
+    /// The stored record.
+    pub record: TokenRecord,
+    /// The bearer secret (`tbx_...`), to show once.
+    pub secret: String,
+}
+
+fn hash_token(secret: &str) -> String {
+    hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        secret.as_bytes(),
+    ))
+}
+
+fn mint() -> Result<(String, String), AuthorityError> {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| AuthorityError::internal("no randomness available"))?;
+    let secret = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let hash = hash_token(&secret);
+    Ok((secret, hash))
+}
+
+impl Authority {
+    /// Turns a bearer token into a principal, or fails closed.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthorityError> {
+        let unauthenticated = || {
+            AuthorityError::new(
+                ErrorKind::Unauthenticated,
+                "unauthenticated",
+                "missing, invalid or revoked token",
+            )
+        };
+        if !bearer.starts_with(TOKEN_PREFIX) || bearer.len() != TOKEN_PREFIX.len() + 43 {
+            return Err(unauthenticated());
+        }
+        let rec = self
+            .store
+            .token_by_hash(&hash_token(bearer))
+            .await?
+            .ok_or_else(unauthenticated)?;
+        if rec.revoked_at.is_some() {
+            return Err(unauthenticated());
+        }
+        Ok(Principal {
+            tenant: rec.tenant,
+            token: rec.id,
+            name: rec.name,
+            scopes: rec.scopes,
+        })
+    }
+
+    /// Mints a token for the principal's tenant (or, for the operator, another tenant named
+    /// `tenant`). A token never gets a scope its creator lacks.
+    pub async fn create_token(
+        &self,
+        principal: &Principal,
+        tenant: Option<&str>,
+        name: &str,
+        scopes: ScopeSet,
+    ) -> Result<NewToken, AuthorityError> {
+        Self::require(principal, Scope::TokensAdmin)?;
+        if !principal.scopes.covers(&scopes) {
+            return Err(AuthorityError::new(
+                ErrorKind::Forbidden,
+                "forbidden",
+                "a token cannot grant scopes its creator does not hold",
+            ));
+        }
+        let tenant_id = match tenant {
+            None => principal.tenant,
+            Some(t) => {
+                let rec = self.store.tenant_by_name(t).await?;
+                match rec {
+                    Some(rec) if rec.id == principal.tenant => rec.id,
+                    Some(rec) => {
+                        self.require_operator(principal).await?;
+                        rec.id
+                    }
+                    None => {
+                        return Err(AuthorityError::invalid(
+                            "unknown-tenant",
+                            format!("tenant {t:?} does not exist"),
+                        ))
+                    }
+                }
+            }
+        };
+        self.mint_token(tenant_id, name, scopes, &principal.actor())
+            .await
+    }
+
+    /// Mints a token for tenant `tenant` on behalf of `actor`, with no caller check: for the
+    /// host-side `trustbox token create` and bootstrap, which act with the data directory's
+    /// authority.
+    pub async fn mint_token_on_host(
+        &self,
+        tenant: &str,
+        name: &str,
+        scopes: ScopeSet,
+        actor: &str,
+    ) -> Result<NewToken, AuthorityError> {
+        let rec = self.store.tenant_by_name(tenant).await?.ok_or_else(|| {
+            AuthorityError::invalid(
+                "unknown-tenant",
+                format!("tenant {tenant:?} does not exist"),
+            )
+        })?;
+        self.mint_token(rec.id, name, scopes, actor).await
+    }
+
+    async fn mint_token(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        scopes: ScopeSet,
+        actor: &str,
+    ) -> Result<NewToken, AuthorityError> {
+        crate::admin::validate_name("token name", name)?;
+        if scopes.is_empty() {
+            return Err(AuthorityError::invalid(
+                "invalid-scopes",
+                "a token needs at least one scope",
+            ));
+        }
+        let (secret, hash) = mint()?;
+        let record = TokenRecord {
+            id: TokenId::generate(),
+            tenant,
+            name: name.to_owned(),
+            scopes,
+            hash,
+            created_at: self.now_s(),
+            revoked_at: None,
+        };
+        let event = self.event(
+            tenant,
+            actor,
+            "token.create",
+            format!("token:{}", record.id),
+            "success",
+            serde_json::json!({ "name": record.name, "scopes": record.scopes }),
+        );
+        self.store.insert_token(&record, &event).await?;
+        Ok(NewToken { record, secret })
+    }
+
+    /// The tenant's tokens (never their secrets).
+    pub async fn list_tokens(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<TokenRecord>, AuthorityError> {
+        Self::require(principal, Scope::TokensAdmin)?;
+        Ok(self.store.list_tokens(principal.tenant).await?)
+    }
+
+    /// Revokes one of the tenant's tokens; it stops working at once.
+    pub async fn revoke_token(
+        &self,
+        principal: &Principal,
+        id: TokenId,
+    ) -> Result<(), AuthorityError> {
+        Self::require(principal, Scope::TokensAdmin)?;
+        let event = self.event(
+            principal.tenant,
+            &principal.actor(),
+            "token.revoke",
+            format!("token:{id}"),
+            "success",
+            serde_json::json!({}),
+        );
+        match self
+            .store
+            .revoke_token(principal.tenant, id, self.now_s(), &event)
+            .await
+        {
+            Err(trustbox_store::StoreError::NotFound) => Err(AuthorityError::not_found("token")),
+            other => Ok(other?),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_prefixed_long_and_distinct() {
+        let (a, ha) = mint().expect("mint");
+        let (b, _) = mint().expect("mint");
+        assert!(a.starts_with(TOKEN_PREFIX));
+        assert_eq!(a.len(), TOKEN_PREFIX.len() + 43);
+        assert_ne!(a, b);
+        assert_eq!(ha, hash_token(&a));
+        assert_ne!(ha, a);
+    }
+}
