@@ -1,1 +1,201 @@
-//! placeholder
+//! Test helpers: servers in temporary data directories on free loopback ports, the engines
+//! to run them on, CSR makers, and wrappers for the real peer tools (openssl, curl).
+//!
+//! Every helper bounds its time and cleans up what it started, also when a test fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use trustbox_client::Client;
+use trustbox_server::{RunningServer, ServerConfig};
+
+/// A store engine to run a server on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// SQLite in the data directory.
+    Sqlite,
+    /// PostgreSQL at this URL (a fresh schema).
+    Postgres(String),
+}
+
+/// SQLite always, and PostgreSQL when `TRUSTBOX_TEST_DATABASE_URL` is set (required in CI).
+pub async fn engines() -> Vec<Engine> {
+    let mut out = vec![Engine::Sqlite];
+    if let Some(url) = trustbox_store_postgres::testing::fresh_schema_url().await {
+        out.push(Engine::Postgres(url));
+    }
+    out
+}
+
+/// A server running in-process on 127.0.0.1:0 with its own temporary data directory.
+pub struct TestServer {
+    /// The data directory (removed on drop).
+    pub dir: tempfile::TempDir,
+    /// The running server.
+    pub server: Option<RunningServer>,
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// The root CA, PEM.
+    pub root_pem: Vec<u8>,
+    /// The bootstrap admin token.
+    pub admin_token: String,
+    /// The configuration it was started with.
+    pub config: ServerConfig,
+}
+
+impl TestServer {
+    /// Starts a server on `engine`.
+    pub async fn start(engine: &Engine) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let config = ServerConfig {
+            data_dir: dir.path().join("data"),
+            listen: "127.0.0.1:0".parse()?,
+            database: match engine {
+                Engine::Sqlite => None,
+                Engine::Postgres(url) => Some(url.clone()),
+            },
+            ..ServerConfig::default()
+        };
+        Self::start_with(dir, config).await
+    }
+
+    /// Starts a server with `config` (its data directory inside `dir`).
+    pub async fn start_with(dir: tempfile::TempDir, config: ServerConfig) -> anyhow::Result<Self> {
+        let server = tokio::time::timeout(
+            Duration::from_secs(60),
+            trustbox_server::start(config.clone()),
+        )
+        .await??;
+        let url = format!("https://{}", server.addr);
+        let root_pem = std::fs::read(&server.paths.root_pem)?;
+        let admin_token = server
+            .admin_token
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("a fresh data directory must yield an admin token"))?;
+        Ok(Self {
+            dir,
+            server: Some(server),
+            url,
+            root_pem,
+            admin_token,
+            config,
+        })
+    }
+
+    /// A client with the admin token.
+    pub fn admin(&self) -> anyhow::Result<Client> {
+        self.client(Some(self.admin_token.clone()))
+    }
+
+    /// A client with `token`.
+    pub fn client(&self, token: Option<String>) -> anyhow::Result<Client> {
+        Ok(Client::new(&self.url, Some(&self.root_pem), token)?
+            .with_timeout(Duration::from_secs(30)))
+    }
+
+    /// Path of the root CA PEM.
+    pub fn root_pem_path(&self) -> PathBuf {
+        self.config.data_dir.join("ca").join("root.pem")
+    }
+
+    /// Path of the SQLite database.
+    pub fn database_path(&self) -> PathBuf {
+        self.config.data_dir.join("trustbox.db")
+    }
+
+    /// Stops the server.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+}
+
+/// A CSR (PEM) for `sans` with a fresh P-256 key and no subject, made with rcgen.
+pub fn rcgen_csr(sans: &[&str]) -> String {
+    let key =
+        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("P-256 key generation");
+    let mut params =
+        rcgen::CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .expect("valid SANs");
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .serialize_request(&key)
+        .expect("CSR")
+        .pem()
+        .expect("PEM")
+}
+
+/// Output of a finished peer command.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit status code (-1 when killed by a signal or timed out).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Output {
+    /// Whether it exited 0.
+    pub fn ok(&self) -> bool {
+        self.code == 0
+    }
+}
+
+/// Runs `program args` with a time bound; kills exactly the process it started on timeout.
+pub fn run(program: &str, args: &[&str], timeout: Duration) -> anyhow::Result<Output> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("{program} could not start (is it installed?): {e}"))?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!("{program} {args:?} timed out after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output()?;
+    Ok(Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// `openssl req` making a key (`-newkey spec`, e.g. `ec -pkeyopt ec_paramgen_curve:P-256`
+/// or `rsa:2048`) and a CSR with `subj` and `-addext subjectAltName=...`; returns the CSR
+/// path.
+pub fn openssl_csr(
+    dir: &Path,
+    name: &str,
+    newkey: &[&str],
+    subj: &str,
+    san: Option<&str>,
+) -> anyhow::Result<PathBuf> {
+    let key = dir.join(format!("{name}.key"));
+    let csr = dir.join(format!("{name}.csr"));
+    let key_s = key.to_string_lossy().into_owned();
+    let csr_s = csr.to_string_lossy().into_owned();
+    let mut args: Vec<&str> = vec!["req", "-new", "-nodes", "-newkey"];
+    args.extend_from_slice(newkey);
+    args.extend_from_slice(&["-keyout", &key_s, "-out", &csr_s, "-subj", subj]);
+    let san_arg;
+    if let Some(s) = san {
+        san_arg = format!("subjectAltName={s}");
+        args.extend_from_slice(&["-addext", &san_arg]);
+    }
+    let out = run("openssl", &args, Duration::from_secs(60))?;
+    anyhow::ensure!(out.ok(), "openssl req failed: {}", out.stderr);
+    Ok(csr)
+}

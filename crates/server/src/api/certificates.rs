@@ -1,0 +1,301 @@
+//! `/api/v1/certificates`: issue, read, list, revoke.
+
+use super::{json, ApiError, ApiJson, ApiQuery, App, Auth};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use trustbox_authority::{IssuanceRequest, IssuedCertificate};
+use trustbox_store::{CertificateFilter, CertificateRecord};
+use trustbox_types::{
+    CertificateId, CertificateStatus, IssuerId, RevocationReason, SourceProtocol,
+};
+use utoipa::{IntoParams, ToSchema};
+
+/// `POST /api/v1/certificates` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IssueBody {
+    /// PKCS#10 CSR, PEM.
+    csr: String,
+    /// Profile name (default `tls-server`).
+    profile: Option<String>,
+    /// Issuer id or name (default: the tenant's issuing CA).
+    issuer: Option<String>,
+    /// Requested validity in days (default: the profile's).
+    validity_days: Option<u32>,
+    /// What the certificate is for (recorded in the audit event).
+    purpose: Option<String>,
+}
+
+/// A newly issued certificate.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct IssuedBody {
+    /// Inventory id.
+    id: String,
+    /// Serial, lowercase hex.
+    serial: String,
+    /// notBefore, RFC 3339.
+    not_before: String,
+    /// notAfter, RFC 3339.
+    not_after: String,
+    /// The certificate, PEM.
+    certificate: String,
+    /// Intermediates up to, excluding, the root, PEM.
+    chain: String,
+}
+
+/// A certificate in the inventory.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CertificateView {
+    /// Inventory id.
+    id: String,
+    /// Serial, lowercase hex.
+    serial: String,
+    /// Issuer id.
+    issuer: String,
+    /// Subject commonName.
+    common_name: Option<String>,
+    /// SANs as `type:value`.
+    sans: Vec<String>,
+    /// Subject key type (`ecdsa-p256`, `rsa-2048`, ...).
+    key_type: String,
+    /// `valid` or `revoked` (expiry is visible in `not_after`).
+    status: String,
+    /// notBefore, RFC 3339.
+    not_before: String,
+    /// notAfter, RFC 3339.
+    not_after: String,
+    /// Whether notAfter has passed.
+    expired: bool,
+    /// Revocation time, RFC 3339.
+    revoked_at: Option<String>,
+    /// RFC 5280 reason name.
+    revocation_reason: Option<String>,
+    /// Profile name and version.
+    profile: String,
+    /// Source protocol.
+    source: String,
+    /// SHA-256 fingerprint of the DER.
+    fingerprint: String,
+    /// The certificate, PEM (single reads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate: Option<String>,
+    /// The chain, PEM (single reads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chain: Option<String>,
+}
+
+/// A page of certificates.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CertificatePage {
+    /// The certificates.
+    items: Vec<CertificateView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+/// Filters for `GET /api/v1/certificates`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListParams {
+    /// `valid` or `revoked`.
+    status: Option<String>,
+    /// RFC 3339 time: only certificates expiring before it.
+    expires_before: Option<String>,
+    /// A SAN value (DNS name, IP, URI or e-mail).
+    san: Option<String>,
+    /// Issuer id.
+    issuer: Option<String>,
+    /// Page size, 1-1000 (default 100).
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// `POST /api/v1/certificates/{id}/revoke` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RevokeBody {
+    /// RFC 5280 reason name (`keyCompromise`, `superseded`, ...); default `unspecified`.
+    reason: Option<String>,
+}
+
+pub(crate) fn rfc3339(t: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn view(r: &CertificateRecord, full: Option<&IssuedCertificate>) -> CertificateView {
+    CertificateView {
+        id: r.id.to_string(),
+        serial: r.serial.clone(),
+        issuer: r.issuer.to_string(),
+        common_name: r.common_name.clone(),
+        sans: r.sans.clone(),
+        key_type: r.key_algorithm.to_string(),
+        status: r.status.as_str().to_owned(),
+        not_before: rfc3339(r.not_before),
+        not_after: rfc3339(r.not_after),
+        expired: r.not_after < OffsetDateTime::now_utc().unix_timestamp(),
+        revoked_at: r.revoked_at.map(rfc3339),
+        revocation_reason: r.revocation_reason.map(|x| x.as_str().to_owned()),
+        profile: r.profile.clone(),
+        source: r.source.clone(),
+        fingerprint: r.fingerprint.clone(),
+        certificate: full.map(|f| f.certificate_pem.clone()),
+        chain: full.map(|f| f.chain_pem.clone()),
+    }
+}
+
+fn parse_id(s: &str) -> Result<CertificateId, ApiError> {
+    s.parse().map_err(|_| ApiError::not_found("certificate"))
+}
+
+/// Issue a certificate from a CSR.
+#[utoipa::path(post, path = "/api/v1/certificates", tag = "certificates", request_body = IssueBody,
+    responses((status = 201, body = IssuedBody), (status = "4XX", body = super::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn issue_certificate(
+    State(app): State<App>,
+    Auth(principal): Auth,
+    ApiJson(body): ApiJson<IssueBody>,
+) -> Result<Response, ApiError> {
+    let issued = app
+        .authority
+        .issue(IssuanceRequest {
+            principal,
+            csr: body.csr.into_bytes(),
+            profile: body.profile,
+            issuer: body.issuer,
+            purpose: body.purpose,
+            validity_days: body.validity_days,
+            source: SourceProtocol::Api,
+        })
+        .await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &IssuedBody {
+            id: issued.record.id.to_string(),
+            serial: issued.record.serial.clone(),
+            not_before: rfc3339(issued.record.not_before),
+            not_after: rfc3339(issued.record.not_after),
+            certificate: issued.certificate_pem,
+            chain: issued.chain_pem,
+        },
+    ))
+}
+
+/// One certificate, with its PEM and chain.
+#[utoipa::path(get, path = "/api/v1/certificates/{id}", tag = "certificates",
+    responses((status = 200, body = CertificateView), (status = 404, body = super::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn get_certificate(
+    State(app): State<App>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let full = app
+        .authority
+        .certificate(&principal, parse_id(&id)?)
+        .await?;
+    Ok(json(StatusCode::OK, &view(&full.record, Some(&full))))
+}
+
+/// A page of the inventory.
+#[utoipa::path(get, path = "/api/v1/certificates", tag = "certificates", params(ListParams),
+    responses((status = 200, body = CertificatePage)), security(("bearer" = [])))]
+pub(crate) async fn list_certificates(
+    State(app): State<App>,
+    Auth(principal): Auth,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> Result<Response, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid-query", m);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad("limit must be between 1 and 1000".into()));
+    }
+    let filter = CertificateFilter {
+        status: match q.status.as_deref() {
+            None => None,
+            Some(s) => Some(
+                CertificateStatus::parse(s)
+                    .ok_or_else(|| bad(format!("status {s:?} is not valid or revoked")))?,
+            ),
+        },
+        expires_before: match q.expires_before.as_deref() {
+            None => None,
+            Some(s) => Some(
+                OffsetDateTime::parse(s, &Rfc3339)
+                    .map_err(|_| bad(format!("expires_before {s:?} is not an RFC 3339 time")))?
+                    .unix_timestamp(),
+            ),
+        },
+        san: q.san,
+        issuer: match q.issuer.as_deref() {
+            None => None,
+            Some(s) => Some(
+                s.parse::<IssuerId>()
+                    .map_err(|_| bad(format!("issuer {s:?} is not an issuer id")))?,
+            ),
+        },
+        after: match q.cursor.as_deref() {
+            None => None,
+            Some(s) => Some(
+                s.parse::<CertificateId>()
+                    .map_err(|_| bad("cursor is not valid".into()))?,
+            ),
+        },
+        limit: limit + 1,
+    };
+    let mut items = app.authority.list_certificates(&principal, &filter).await?;
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|c| c.id.to_string())
+    } else {
+        None
+    };
+    Ok(json(
+        StatusCode::OK,
+        &CertificatePage {
+            items: items.iter().map(|r| view(r, None)).collect(),
+            next_cursor,
+        },
+    ))
+}
+
+/// Revoke a certificate.
+#[utoipa::path(post, path = "/api/v1/certificates/{id}/revoke", tag = "certificates", request_body = RevokeBody,
+    responses((status = 200, body = CertificateView), (status = "4XX", body = super::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn revoke_certificate(
+    State(app): State<App>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RevokeBody>,
+) -> Result<Response, ApiError> {
+    let reason = match body.reason.as_deref() {
+        None => RevocationReason::Unspecified,
+        Some(r) => r
+            .parse()
+            .map_err(|e: trustbox_types::ParseRevocationReasonError| {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid-reason", e.to_string())
+            })?,
+    };
+    if reason == RevocationReason::RemoveFromCrl {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-reason",
+            "removeFromCRL is only meaningful in delta CRLs",
+        ));
+    }
+    let rec = app
+        .authority
+        .revoke(&principal, parse_id(&id)?, reason)
+        .await?;
+    Ok(json(StatusCode::OK, &view(&rec, None)))
+}

@@ -1,0 +1,251 @@
+//! First-start and every-start preparation: data directory, KEK, store, seam, CA
+//! hierarchy, and the server's own TLS certificate (issued through the seam).
+
+use crate::{ServerConfig, ServerError};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use trustbox_authority::{Authority, AuthorityConfig, BootstrapOptions, IssuanceRequest};
+use trustbox_crypto::{Kek, SealedKeyStore};
+use trustbox_store::Store;
+use trustbox_types::{SourceProtocol, SystemClock, TenantId};
+
+/// Paths inside the data directory.
+#[derive(Clone, Debug)]
+pub struct DataPaths {
+    /// The directory itself.
+    pub root: PathBuf,
+    /// Key-encryption key (0600).
+    pub kek: PathBuf,
+    /// SQLite database.
+    pub database: PathBuf,
+    /// The default tenant's root certificate, for distribution.
+    pub root_pem: PathBuf,
+    /// The server's TLS private key (0600).
+    pub tls_key: PathBuf,
+    /// The server's TLS certificate chain.
+    pub tls_chain: PathBuf,
+}
+
+impl DataPaths {
+    /// The layout under `root`.
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_owned(),
+            kek: root.join("kek.key"),
+            database: root.join("trustbox.db"),
+            root_pem: root.join("ca").join("root.pem"),
+            tls_key: root.join("tls").join("server.key"),
+            tls_chain: root.join("tls").join("server.pem"),
+        }
+    }
+}
+
+fn io(what: &Path) -> impl Fn(std::io::Error) -> ServerError + '_ {
+    move |e| ServerError::Io(format!("{}: {e}", what.display()))
+}
+
+fn create_private_dir(path: &Path) -> Result<(), ServerError> {
+    std::fs::create_dir_all(path).map_err(io(path))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(io(path))?;
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io(path))?;
+    f.write_all(bytes).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+/// Opens the data directory, the store (migrated) and the seam, without bootstrapping.
+pub async fn open_authority(cfg: &ServerConfig) -> Result<Arc<Authority>, ServerError> {
+    cfg.validate()?;
+    let paths = DataPaths::new(&cfg.data_dir);
+    create_private_dir(&paths.root)?;
+    let kek = Kek::load_or_create(&paths.kek).map_err(|e| ServerError::Custody(e.to_string()))?;
+    let keys = SealedKeyStore::new(&kek).map_err(|e| ServerError::Custody(e.to_string()))?;
+    let store: Arc<dyn Store> = match &cfg.database {
+        Some(url) => Arc::new(
+            trustbox_store_postgres::PostgresStore::connect(url)
+                .await
+                .map_err(|e| ServerError::Store(e.to_string()))?,
+        ),
+        None => Arc::new(
+            trustbox_store_sqlite::SqliteStore::open(&paths.database)
+                .await
+                .map_err(|e| ServerError::Store(e.to_string()))?,
+        ),
+    };
+    store
+        .migrate()
+        .await
+        .map_err(|e| ServerError::Store(e.to_string()))?;
+    Ok(Arc::new(Authority::new(
+        store,
+        Arc::new(keys),
+        Arc::new(SystemClock),
+        AuthorityConfig {
+            public_url: cfg.public_url.clone(),
+            max_batch: cfg.max_batch,
+            queue: cfg.queue,
+        },
+    )))
+}
+
+/// What a prepared server holds before it binds.
+pub(crate) struct Prepared {
+    pub(crate) authority: Arc<Authority>,
+    pub(crate) tls: rustls::ServerConfig,
+    pub(crate) admin_token: Option<String>,
+    pub(crate) paths: DataPaths,
+}
+
+/// Bootstraps (idempotently) and prepares TLS.
+pub(crate) async fn prepare(cfg: &ServerConfig) -> Result<Prepared, ServerError> {
+    let authority = open_authority(cfg).await?;
+    let paths = DataPaths::new(&cfg.data_dir);
+    let boot = authority
+        .bootstrap(&BootstrapOptions {
+            root_algorithm: cfg.root_key_algorithm,
+            issuing_algorithm: cfg.issuing_key_algorithm,
+        })
+        .await
+        .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
+    let ca_dir = paths.root.join("ca");
+    std::fs::create_dir_all(&ca_dir).map_err(io(&ca_dir))?;
+    std::fs::write(&paths.root_pem, boot.root_pem.as_bytes()).map_err(io(&paths.root_pem))?;
+    ensure_server_certificate(&authority, boot.tenant.id, cfg, &paths).await?;
+    let tls = tls_config(&paths)?;
+    Ok(Prepared {
+        authority,
+        tls,
+        admin_token: boot.admin_token,
+        paths,
+    })
+}
+
+/// The SANs the server certificate must carry.
+fn wanted_sans(cfg: &ServerConfig) -> Vec<String> {
+    let mut sans: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    sans.extend(cfg.san.iter().cloned());
+    sans.sort();
+    sans.dedup();
+    sans
+}
+
+/// Whether the existing chain is still good: parses, 7+ days left, covers the SANs.
+fn existing_is_usable(paths: &DataPaths, sans: &[String]) -> bool {
+    let Ok(pem) = std::fs::read_to_string(&paths.tls_chain) else {
+        return false;
+    };
+    if !paths.tls_key.exists() {
+        return false;
+    }
+    let Ok(der) = trustbox_x509::pem::decode_one(&pem, "CERTIFICATE") else {
+        return false;
+    };
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let Ok((_, cert)) = X509Certificate::from_der(&der) else {
+        return false;
+    };
+    let left =
+        cert.validity().not_after.timestamp() - time::OffsetDateTime::now_utc().unix_timestamp();
+    if left < 7 * 86400 {
+        return false;
+    }
+    let have: Vec<String> = match cert.subject_alternative_name() {
+        Ok(Some(ext)) => ext
+            .value
+            .general_names
+            .iter()
+            .filter_map(|g| match g {
+                x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
+                x509_parser::extensions::GeneralName::IPAddress(b) if b.len() == 4 => {
+                    Some(std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string())
+                }
+                x509_parser::extensions::GeneralName::IPAddress(b) if b.len() == 16 => {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(b);
+                    Some(std::net::Ipv6Addr::from(a).to_string())
+                }
+                _ => None,
+            })
+            .collect(),
+        _ => return false,
+    };
+    sans.iter().all(|s| have.contains(s))
+}
+
+async fn ensure_server_certificate(
+    authority: &Authority,
+    tenant: TenantId,
+    cfg: &ServerConfig,
+    paths: &DataPaths,
+) -> Result<(), ServerError> {
+    let sans = wanted_sans(cfg);
+    if existing_is_usable(paths, &sans) {
+        return Ok(());
+    }
+    let tls_dir = paths.root.join("tls");
+    create_private_dir(&tls_dir)?;
+    // The server's own key: generated here because the server is its own subscriber.
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .map_err(|e| ServerError::Tls(e.to_string()))?;
+    let mut params =
+        rcgen::CertificateParams::new(sans).map_err(|e| ServerError::Tls(e.to_string()))?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    let csr = params
+        .serialize_request(&key)
+        .map_err(|e| ServerError::Tls(e.to_string()))?;
+    let issued = authority
+        .issue(IssuanceRequest {
+            principal: Authority::system_principal(tenant),
+            csr: csr.der().to_vec(),
+            profile: Some("tls-server".into()),
+            issuer: None,
+            purpose: Some("TrustBox server TLS".into()),
+            validity_days: Some(90),
+            source: SourceProtocol::Bootstrap,
+        })
+        .await
+        .map_err(|e| ServerError::Bootstrap(format!("server certificate: {e}")))?;
+    write_private(&paths.tls_key, key.serialize_pem().as_bytes())?;
+    let chain = format!("{}{}", issued.certificate_pem, issued.chain_pem);
+    std::fs::write(&paths.tls_chain, chain.as_bytes()).map_err(io(&paths.tls_chain))?;
+    Ok(())
+}
+
+fn tls_config(paths: &DataPaths) -> Result<rustls::ServerConfig, ServerError> {
+    let tls = |e: &dyn std::fmt::Display| ServerError::Tls(e.to_string());
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&paths.tls_chain)
+        .map_err(|e| tls(&e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| tls(&e))?;
+    let key = PrivateKeyDer::from_pem_file(&paths.tls_key).map_err(|e| tls(&e))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| tls(&e))?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .map_err(|e| tls(&e))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
