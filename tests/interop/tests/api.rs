@@ -62,7 +62,7 @@ fn assert_problem(r: &Response, status: u16, code: &str) {
     assert!(!v["detail"].as_str().unwrap_or_default().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_read_list_revoke_on_every_engine() -> anyhow::Result<()> {
     for engine in engines().await {
         let s = TestServer::start(&engine).await?;
@@ -172,7 +172,7 @@ async fn issue_read_list_revoke_on_every_engine() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authentication_scopes_and_tenants() -> anyhow::Result<()> {
     for engine in engines().await {
         let s = TestServer::start(&engine).await?;
@@ -283,7 +283,7 @@ async fn authentication_scopes_and_tenants() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_clearly_and_changes_nothing() -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     let rsa1024 = std::fs::read_to_string(openssl_csr(
@@ -442,7 +442,7 @@ fn make_ca_csr(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     Ok(csr)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_chain_detects_a_direct_edit() -> anyhow::Result<()> {
     for engine in engines().await {
         let s = TestServer::start(&engine).await?;
@@ -508,7 +508,7 @@ async fn audit_chain_detects_a_direct_edit() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profiles_and_issuers_can_be_managed() -> anyhow::Result<()> {
     let engine = Engine::Sqlite;
     let s = TestServer::start(&engine).await?;
@@ -611,7 +611,7 @@ async fn profiles_and_issuers_can_be_managed() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_readiness_metrics_and_openapi() -> anyhow::Result<()> {
     let s = TestServer::start(&Engine::Sqlite).await?;
     let anon = s.client(None)?;
