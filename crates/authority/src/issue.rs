@@ -85,7 +85,6 @@ impl Authority {
     ) -> Result<IssuedCertificate, AuthorityError> {
         let principal = &req.principal;
         Self::require(principal, Scope::CertsIssue)?;
-        let csr = parse_csr(&req.csr)?;
         let (profile, version) = self.resolve_profile(principal.tenant, profile_name).await?;
         let issuer = match &req.issuer {
             Some(reference) => {
@@ -104,11 +103,31 @@ impl Authority {
             ));
         }
         let now = self.clock.now();
-        let plan = profile.apply(&csr, req.validity_days, now)?;
-        let serial = Serial::random();
         let urls = self.urls_for(issuer.id);
-        let der = issuer.ca.issue_leaf(&serial, &plan, &csr, &urls)?;
-        lint_leaf(&der, &issuer.ca, &plan)?;
+        // Parsing, proof-of-possession, signing and lint are CPU work: run them off the async
+        // workers (bounded to the core count) so I/O and the group-commit writer stay prompt.
+        let permit = self
+            .cpu
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(AuthorityError::internal)?;
+        let csr_bytes = req.csr.clone();
+        let validity = req.validity_days;
+        let signing_issuer = issuer.clone();
+        let signing_profile = profile.clone();
+        let (csr, plan, serial, der) =
+            tokio::task::spawn_blocking(move || -> Result<_, AuthorityError> {
+                let _permit = permit;
+                let csr = parse_csr(&csr_bytes)?;
+                let plan = signing_profile.apply(&csr, validity, now)?;
+                let serial = Serial::random();
+                let der = signing_issuer.ca.issue_leaf(&serial, &plan, &csr, &urls)?;
+                lint_leaf(&der, &signing_issuer.ca, &plan)?;
+                Ok((csr, plan, serial, der))
+            })
+            .await
+            .map_err(AuthorityError::internal)??;
 
         let id = CertificateId::generate();
         let record = CertificateRecord {

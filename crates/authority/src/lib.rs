@@ -72,6 +72,8 @@ pub struct Authority {
     pub(crate) issuers: RwLock<HashMap<IssuerId, Arc<LoadedIssuer>>>,
     pub(crate) default_issuer: RwLock<HashMap<TenantId, IssuerId>>,
     pub(crate) profiles: RwLock<HashMap<(TenantId, String), issue::CachedProfile>>,
+    /// Bounds concurrent CPU-heavy issuance work to the number of cores.
+    pub(crate) cpu: Arc<tokio::sync::Semaphore>,
     committer: GroupCommitter,
 }
 
@@ -94,6 +96,12 @@ impl Authority {
             issuers: RwLock::default(),
             default_issuer: RwLock::default(),
             profiles: RwLock::default(),
+            cpu: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+                    .max(2),
+            )),
             committer,
         }
     }

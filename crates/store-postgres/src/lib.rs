@@ -38,6 +38,13 @@ impl PostgresStore {
         })
     }
 
+    async fn commit_batch(
+        &self,
+        batch: &[trustbox_store::IssuanceRecord],
+    ) -> Result<(), StoreError> {
+        self.sqlx_commit_issuances(batch).await
+    }
+
     async fn run_migrations(&self) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await.map_err(map_sqlx_error)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")

@@ -1,9 +1,11 @@
 //! The SQLite engine: the embedded, zero-configuration default.
 //!
 //! One database file in WAL mode with `synchronous=FULL`: a commit is on disk before it
-//! returns. Writes go through a single connection (SQLite has one writer anyway), which the
-//! issuance seam feeds in batches (group commit); reads use a small pool of read-only
-//! connections that never block the writer.
+//! returns. Issuance batches (group commit) are written by a dedicated writer thread
+//! ([`writer`]) in one transaction each; other writes use a single `sqlx` connection, and
+//! reads a small pool of read-only connections that never block the writer.
+
+mod writer;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -20,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.s
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    writer: writer::Writer,
 }
 
 impl SqliteStore {
@@ -30,6 +33,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
+            .statement_cache_capacity(256)
+            .pragma("temp_store", "memory")
             .foreign_keys(true);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
@@ -42,7 +47,22 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(map_sqlx_error)?;
-        Ok(Self { read, write })
+        let writer = writer::Writer::open(path)?;
+        Ok(Self {
+            read,
+            write,
+            writer,
+        })
+    }
+
+    async fn commit_batch(
+        &self,
+        batch: &[trustbox_store::IssuanceRecord],
+    ) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.writer.commit(batch.to_vec()).await
     }
 
     async fn run_migrations(&self) -> Result<(), StoreError> {

@@ -22,8 +22,10 @@ pub fn decode<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, StoreError
 
 /// Implements [`crate::Store`] for `$store`, whose fields `read` and `write` are pools of
 /// `$db`; `$lock` is the clause that locks a selected row for update (empty where the engine
-/// serializes writers itself). `$store` must also have an inherent
-/// `async fn run_migrations(&self) -> Result<(), StoreError>`.
+/// serializes writers itself). `$store` must also have inherent methods
+/// `async fn run_migrations(&self) -> Result<(), StoreError>` and
+/// `async fn commit_batch(&self, batch: &[IssuanceRecord]) -> Result<(), StoreError>` (which
+/// may call the generated `sqlx_commit_issuances`).
 #[macro_export]
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, lock = $lock:literal) => {
@@ -140,7 +142,12 @@ macro_rules! impl_sql_store {
                 })
             }
 
-            /// Appends `events` to their tenants' chains inside `tx`, locking each head.
+            /// Rows per multi-row INSERT (keeps bind parameters far below both engines' limits).
+            const CHUNK: usize = 256;
+
+            /// Appends `events` to their tenants' chains inside `tx`, locking each head. One
+            /// multi-row INSERT per chunk of events: the writer's round trips do not grow with
+            /// the batch.
             async fn chain(tx: &mut Conn, events: &[&NewAuditEvent]) -> Result<(), StoreError> {
                 let mut tenants: Vec<TenantId> = events.iter().map(|e| e.tenant).collect();
                 tenants.sort();
@@ -155,30 +162,31 @@ macro_rules! impl_sql_store {
                         .ok_or(StoreError::NotFound)?;
                     let mut seq: i64 = head.try_get("seq").map_err(be)?;
                     let mut prev: String = head.try_get("hash").map_err(be)?;
-                    let mine: Vec<&NewAuditEvent> = events.iter().copied().filter(|e| e.tenant == tenant).collect();
-                    for e in mine {
+                    let mut rows: Vec<(i64, &NewAuditEvent, String, String)> = Vec::new();
+                    for e in events.iter().copied().filter(|e| e.tenant == tenant) {
                         seq += 1;
                         let hash = $crate::event_hash(
                             &prev, seq, tenant, e.at_us, &e.actor, &e.action, &e.resource, &e.outcome, &e.details,
                         );
-                        ::sqlx::query(
-                            "INSERT INTO audit_events (tenant_id, seq, at_us, actor, action, resource, outcome, details, prev_hash, hash) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                        )
-                        .bind(&t)
-                        .bind(seq)
-                        .bind(e.at_us)
-                        .bind(&e.actor)
-                        .bind(&e.action)
-                        .bind(&e.resource)
-                        .bind(&e.outcome)
-                        .bind(&e.details)
-                        .bind(&prev)
-                        .bind(&hash)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(be)?;
-                        prev = hash;
+                        rows.push((seq, e, std::mem::replace(&mut prev, hash.clone()), hash));
+                    }
+                    for chunk in rows.chunks(CHUNK) {
+                        let mut qb = ::sqlx::QueryBuilder::<$db>::new(
+                            "INSERT INTO audit_events (tenant_id, seq, at_us, actor, action, resource, outcome, details, prev_hash, hash) ",
+                        );
+                        qb.push_values(chunk, |mut b, (seq, e, prev_hash, hash)| {
+                            b.push_bind(t.as_str())
+                                .push_bind(*seq)
+                                .push_bind(e.at_us)
+                                .push_bind(e.actor.as_str())
+                                .push_bind(e.action.as_str())
+                                .push_bind(e.resource.as_str())
+                                .push_bind(e.outcome.as_str())
+                                .push_bind(e.details.as_str())
+                                .push_bind(prev_hash.as_str())
+                                .push_bind(hash.as_str());
+                        });
+                        qb.build().execute(&mut *tx).await.map_err(be)?;
                     }
                     ::sqlx::query("UPDATE audit_heads SET seq = $1, hash = $2 WHERE tenant_id = $3")
                         .bind(seq)
@@ -191,52 +199,89 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn insert_certificate(tx: &mut Conn, c: &CertificateRecord) -> Result<(), StoreError> {
-                let sans = ::serde_json::to_string(&c.sans).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let id = c.id.to_string();
-                let tenant = c.tenant.to_string();
-                ::sqlx::query(
-                    "INSERT INTO certificates (id, tenant_id, issuer_id, serial, fingerprint, common_name, sans, key_algorithm, \
-                     not_before, not_after, status, revoked_at, revocation_reason, profile, source, der, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-                )
-                .bind(&id)
-                .bind(&tenant)
-                .bind(c.issuer.to_string())
-                .bind(&c.serial)
-                .bind(&c.fingerprint)
-                .bind(&c.common_name)
-                .bind(sans)
-                .bind(c.key_algorithm.as_str())
-                .bind(c.not_before)
-                .bind(c.not_after)
-                .bind(c.status.as_str())
-                .bind(c.revoked_at)
-                .bind(c.revocation_reason.map(|r| r.as_str()))
-                .bind(&c.profile)
-                .bind(&c.source)
-                .bind(&c.der)
-                .bind(c.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(be)?;
-                let mut values: Vec<String> = c
-                    .sans
+            /// Inserts certificates and their SAN index rows, a chunk per statement.
+            async fn insert_certificates(tx: &mut Conn, certs: &[&CertificateRecord]) -> Result<(), StoreError> {
+                struct Row<'a> {
+                    c: &'a CertificateRecord,
+                    id: String,
+                    tenant: String,
+                    issuer: String,
+                    sans: String,
+                }
+                let rows: Vec<Row<'_>> = certs
                     .iter()
-                    .map(|s| s.split_once(':').map(|(_, v)| v).unwrap_or(s).to_ascii_lowercase())
-                    .collect();
-                values.sort();
-                values.dedup();
-                for v in values {
-                    ::sqlx::query("INSERT INTO certificate_sans (tenant_id, certificate_id, value) VALUES ($1, $2, $3)")
-                        .bind(&tenant)
-                        .bind(&id)
-                        .bind(v)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(be)?;
+                    .map(|c| {
+                        Ok(Row {
+                            c,
+                            id: c.id.to_string(),
+                            tenant: c.tenant.to_string(),
+                            issuer: c.issuer.to_string(),
+                            sans: ::serde_json::to_string(&c.sans).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        })
+                    })
+                    .collect::<Result<_, StoreError>>()?;
+                for chunk in rows.chunks(CHUNK) {
+                    let mut qb = ::sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO certificates (id, tenant_id, issuer_id, serial, fingerprint, common_name, sans, key_algorithm, \
+                         not_before, not_after, status, revoked_at, revocation_reason, profile, source, der, created_at) ",
+                    );
+                    qb.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.id.as_str())
+                            .push_bind(r.tenant.as_str())
+                            .push_bind(r.issuer.as_str())
+                            .push_bind(r.c.serial.as_str())
+                            .push_bind(r.c.fingerprint.as_str())
+                            .push_bind(r.c.common_name.as_deref())
+                            .push_bind(r.sans.as_str())
+                            .push_bind(r.c.key_algorithm.as_str())
+                            .push_bind(r.c.not_before)
+                            .push_bind(r.c.not_after)
+                            .push_bind(r.c.status.as_str())
+                            .push_bind(r.c.revoked_at)
+                            .push_bind(r.c.revocation_reason.map(|x| x.as_str()))
+                            .push_bind(r.c.profile.as_str())
+                            .push_bind(r.c.source.as_str())
+                            .push_bind(r.c.der.as_slice())
+                            .push_bind(r.c.created_at);
+                    });
+                    qb.build().execute(&mut *tx).await.map_err(be)?;
+                }
+                let mut sans: Vec<(&str, &str, String)> = Vec::new();
+                for r in &rows {
+                    let mut values: Vec<String> = r
+                        .c
+                        .sans
+                        .iter()
+                        .map(|s| s.split_once(':').map(|(_, v)| v).unwrap_or(s).to_ascii_lowercase())
+                        .collect();
+                    values.sort();
+                    values.dedup();
+                    sans.extend(values.into_iter().map(|v| (r.tenant.as_str(), r.id.as_str(), v)));
+                }
+                for chunk in sans.chunks(CHUNK * 4) {
+                    let mut qb = ::sqlx::QueryBuilder::<$db>::new("INSERT INTO certificate_sans (tenant_id, certificate_id, value) ");
+                    qb.push_values(chunk, |mut b, (t, id, v)| {
+                        b.push_bind(*t).push_bind(*id).push_bind(v.as_str());
+                    });
+                    qb.build().execute(&mut *tx).await.map_err(be)?;
                 }
                 Ok(())
+            }
+
+            impl $store {
+                /// The shared `sqlx` implementation of group commit (engines may use their own).
+                #[allow(dead_code)]
+                async fn sqlx_commit_issuances(&self, batch: &[IssuanceRecord]) -> Result<(), StoreError> {
+                    if batch.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.write.begin().await.map_err(be)?;
+                    let certs: Vec<&CertificateRecord> = batch.iter().map(|r| &r.certificate).collect();
+                    insert_certificates(&mut *tx, &certs).await?;
+                    let events: Vec<&NewAuditEvent> = batch.iter().map(|r| &r.event).collect();
+                    chain(&mut *tx, &events).await?;
+                    tx.commit().await.map_err(be)
+                }
             }
 
             #[::async_trait::async_trait]
@@ -460,16 +505,7 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn commit_issuances(&self, batch: &[IssuanceRecord]) -> Result<(), StoreError> {
-                    if batch.is_empty() {
-                        return Ok(());
-                    }
-                    let mut tx = self.write.begin().await.map_err(be)?;
-                    for rec in batch {
-                        insert_certificate(&mut *tx, &rec.certificate).await?;
-                    }
-                    let events: Vec<&NewAuditEvent> = batch.iter().map(|r| &r.event).collect();
-                    chain(&mut *tx, &events).await?;
-                    tx.commit().await.map_err(be)
+                    self.commit_batch(batch).await
                 }
 
                 async fn certificate(&self, tenant: TenantId, id: CertificateId) -> Result<Option<CertificateRecord>, StoreError> {
