@@ -104,30 +104,11 @@ impl Authority {
         }
         let now = self.clock.now();
         let urls = self.urls_for(issuer.id);
-        // Parsing, proof-of-possession, signing and lint are CPU work: run them off the async
-        // workers (bounded to the core count) so I/O and the group-commit writer stay prompt.
-        let permit = self
-            .cpu
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(AuthorityError::internal)?;
-        let csr_bytes = req.csr.clone();
-        let validity = req.validity_days;
-        let signing_issuer = issuer.clone();
-        let signing_profile = profile.clone();
-        let (csr, plan, serial, der) =
-            tokio::task::spawn_blocking(move || -> Result<_, AuthorityError> {
-                let _permit = permit;
-                let csr = parse_csr(&csr_bytes)?;
-                let plan = signing_profile.apply(&csr, validity, now)?;
-                let serial = Serial::random();
-                let der = signing_issuer.ca.issue_leaf(&serial, &plan, &csr, &urls)?;
-                lint_leaf(&der, &signing_issuer.ca, &plan)?;
-                Ok((csr, plan, serial, der))
-            })
-            .await
-            .map_err(AuthorityError::internal)??;
+        let csr = parse_csr(&req.csr)?;
+        let plan = profile.apply(&csr, req.validity_days, now)?;
+        let serial = Serial::random();
+        let der = issuer.ca.issue_leaf(&serial, &plan, &csr, &urls)?;
+        lint_leaf(&der, &issuer.ca, &plan)?;
 
         let id = CertificateId::generate();
         let record = CertificateRecord {

@@ -72,8 +72,9 @@ pub struct Authority {
     pub(crate) issuers: RwLock<HashMap<IssuerId, Arc<LoadedIssuer>>>,
     pub(crate) default_issuer: RwLock<HashMap<TenantId, IssuerId>>,
     pub(crate) profiles: RwLock<HashMap<(TenantId, String), issue::CachedProfile>>,
-    /// Bounds concurrent CPU-heavy issuance work to the number of cores.
-    pub(crate) cpu: Arc<tokio::sync::Semaphore>,
+    /// Recently authenticated tokens (by hash), trusted for [`tokens::AUTH_TTL`]; a token
+    /// revoked here is dropped at once, one revoked on another replica within the TTL.
+    pub(crate) auth_cache: RwLock<HashMap<String, (Principal, std::time::Instant)>>,
     committer: GroupCommitter,
 }
 
@@ -96,12 +97,7 @@ impl Authority {
             issuers: RwLock::default(),
             default_issuer: RwLock::default(),
             profiles: RwLock::default(),
-            cpu: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2)
-                    .max(2),
-            )),
+            auth_cache: RwLock::default(),
             committer,
         }
     }

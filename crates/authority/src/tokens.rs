@@ -10,6 +10,11 @@ use trustbox_types::{Principal, Scope, ScopeSet, TenantId, TokenId};
 
 /// Every token starts with this, so secret scanners can recognize leaked ones.
 pub const TOKEN_PREFIX: &str = "tbx_";
+/// How long a successful token lookup is reused before the store is asked again.
+pub(crate) const AUTH_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// Most cached tokens; beyond it the cache is cleared (it refills from the store).
+const AUTH_CACHE_MAX: usize = 10_000;
+
 /// Bytes of randomness in a token (256 bits).
 const TOKEN_BYTES: usize = 32;
 
@@ -52,20 +57,37 @@ impl Authority {
         if !bearer.starts_with(TOKEN_PREFIX) || bearer.len() != TOKEN_PREFIX.len() + 43 {
             return Err(unauthenticated());
         }
+        let hash = hash_token(bearer);
+        if let Some((p, at)) = self
+            .auth_cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&hash)
+        {
+            if at.elapsed() < AUTH_TTL {
+                return Ok(p.clone());
+            }
+        }
         let rec = self
             .store
-            .token_by_hash(&hash_token(bearer))
+            .token_by_hash(&hash)
             .await?
             .ok_or_else(unauthenticated)?;
         if rec.revoked_at.is_some() {
             return Err(unauthenticated());
         }
-        Ok(Principal {
+        let principal = Principal {
             tenant: rec.tenant,
             token: rec.id,
             name: rec.name,
             scopes: rec.scopes,
-        })
+        };
+        let mut cache = self.auth_cache.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= AUTH_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(hash, (principal.clone(), std::time::Instant::now()));
+        Ok(principal)
     }
 
     /// Mints a token for the principal's tenant (or, for the operator, another tenant named
