@@ -41,33 +41,14 @@ impl Writer {
             .map_err(sql_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql_err)?;
-        // Checkpoints run on their own thread (below), not inside issuance commits.
-        conn.pragma_update(None, "wal_autocheckpoint", "0")
-            .map_err(sql_err)?;
-        let checkpointer = Connection::open(path).map_err(sql_err)?;
-        checkpointer
-            .busy_timeout(Duration::from_secs(10))
-            .map_err(sql_err)?;
+        // Checkpoints run in the writer at SQLite's default 1000 pages, which restarts the
+        // WAL from its beginning; the file is truncated back to 64 MiB after each.
+        conn.pragma_update(None, "journal_size_limit", "67108864").map_err(sql_err)?;
         conn.set_prepared_statement_cache_capacity(32);
         let (jobs, rx) = mpsc::channel::<Job>();
-        let (stop_checkpoints, stopped) = mpsc::channel::<()>();
-        std::thread::Builder::new()
-            .name("trustbox-sqlite-checkpoint".into())
-            .spawn(move || {
-                // A passive checkpoint every 500 ms keeps the WAL short without blocking the
-                // writer; it ends when the writer (and with it `stop_checkpoints`) is gone.
-                while let Err(mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(Duration::from_millis(500))
-                {
-                    let _ =
-                        checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                }
-            })
-            .map_err(|e| StoreError::Backend(format!("cannot start the checkpoint thread: {e}")))?;
         std::thread::Builder::new()
             .name("trustbox-sqlite-writer".into())
             .spawn(move || {
-                let _stop_checkpoints = stop_checkpoints;
                 let mut conn = conn;
                 while let Ok(job) = rx.recv() {
                     job(&mut conn);
