@@ -301,6 +301,36 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn never_panics_on_truncated_or_mutated_input() {
+        let pem = make_csr(
+            Some("web.example.com"),
+            &[dns("web.example.com")],
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+        );
+        let der = parse_csr(pem.as_bytes()).expect("ok").der;
+        for len in 0..der.len() {
+            assert!(
+                parse_csr(&der[..len]).is_err(),
+                "truncated at {len} must be refused"
+            );
+        }
+        // every single-byte corruption either fails cleanly or (rarely) still verifies
+        let mut accepted = 0;
+        for pos in 0..der.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut m = der.clone();
+                m[pos] ^= flip;
+                if parse_csr(&m).is_ok() {
+                    accepted += 1;
+                }
+            }
+        }
+        assert!(accepted < 10, "{accepted} corrupted requests were accepted");
+        let text = String::from_utf8_lossy(pem.as_bytes()).replace("MI", "@@");
+        assert!(parse_csr(text.as_bytes()).is_err());
+    }
+
+    #[test]
     fn rejects_malformed_sans() {
         let pem = make_csr(
             None,
