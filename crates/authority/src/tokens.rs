@@ -209,11 +209,16 @@ impl Authority {
             "success",
             serde_json::json!({}),
         );
-        match self
+        let result = self
             .store
             .revoke_token(principal.tenant, id, self.now_s(), &event)
-            .await
-        {
+            .await;
+        // Drop it from the authentication cache whatever the outcome: fail closed.
+        self.auth_cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, (p, _)| p.token != id);
+        match result {
             Err(trustbox_store::StoreError::NotFound) => Err(AuthorityError::not_found("token")),
             other => Ok(other?),
         }

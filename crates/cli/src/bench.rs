@@ -16,12 +16,16 @@ pub enum BenchCommand {
         /// Server URL.
         #[arg(long, env = "TRUSTBOX_URL", default_value = "https://127.0.0.1:8443")]
         url: String,
-        /// Token with certs:issue.
+        /// Token with certs:issue (not needed for `--target cfssl`).
         #[arg(long, env = "TRUSTBOX_TOKEN", hide_env_values = true)]
-        token: String,
-        /// Root CA PEM.
+        token: Option<String>,
+        /// Root CA PEM (for https URLs).
         #[arg(long, env = "TRUSTBOX_CA_FILE")]
-        ca_file: PathBuf,
+        ca_file: Option<PathBuf>,
+        /// What the URL serves: `trustbox`, or `cfssl` (a `cfssl serve` peer, measured with
+        /// the same CSRs and load for comparison).
+        #[arg(long, default_value = "trustbox")]
+        target: String,
         /// Concurrent connections, each with one request in flight.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
@@ -70,12 +74,22 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         url,
         token,
         ca_file,
+        target,
         concurrency,
         duration,
         csrs,
         json,
     } = cmd;
-    let ca = std::fs::read(&ca_file).with_context(|| format!("reading {}", ca_file.display()))?;
+    let ca = match &ca_file {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+        None => None,
+    };
+    let (path, ok_status): (&'static str, u16) = match target.as_str() {
+        "trustbox" => ("/api/v1/certificates", 201),
+        "cfssl" => ("/api/v1/cfssl/sign", 200),
+        other => anyhow::bail!("unknown --target {other:?} (trustbox or cfssl)"),
+    };
+    let cfssl = target == "cfssl";
     eprintln!("generating {csrs} CSRs ...");
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
         (0..csrs.max(1))
@@ -85,9 +99,12 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                     rcgen::CertificateParams::new(vec![format!("bench-{n}.example.com")])?;
                 params.distinguished_name = rcgen::DistinguishedName::new();
                 let pem = params.serialize_request(&key)?.pem()?;
-                Ok(serde_json::to_vec(
-                    &serde_json::json!({ "csr": pem, "validity_days": 7 }),
-                )?)
+                let body = if cfssl {
+                    serde_json::json!({ "certificate_request": pem })
+                } else {
+                    serde_json::json!({ "csr": pem, "validity_days": 7 })
+                };
+                Ok(serde_json::to_vec(&body)?)
             })
             .collect::<anyhow::Result<_>>()?,
     );
@@ -96,8 +113,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..concurrency.max(1) {
-        let client = Client::new(&url, Some(&ca), Some(token.clone()))?
-            .with_timeout(Duration::from_secs(30));
+        let client =
+            Client::new(&url, ca.as_deref(), token.clone())?.with_timeout(Duration::from_secs(30));
         let bodies = bodies.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -111,15 +128,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 let body = bodies[n % bodies.len()].clone();
                 n += concurrency;
                 let r = client
-                    .request(
-                        "POST",
-                        "/api/v1/certificates",
-                        Some(("application/json", body)),
-                    )
+                    .request("POST", path, Some(("application/json", body)))
                     .await;
                 let measured = t0 - start >= warmup;
                 match r {
-                    Ok(resp) if resp.status == 201 => {
+                    Ok(resp) if resp.status == ok_status => {
                         if measured {
                             lat.push(t0.elapsed().as_micros() as u64);
                         }
