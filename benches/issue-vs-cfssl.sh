@@ -40,8 +40,12 @@ cfssl serve -address 127.0.0.1 -port "$P2" -ca "$W/ca.pem" -ca-key "$W/ca-key.pe
 for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$P2/" && break; sleep 0.05; done
 
 echo "== TrustBox (HTTPS, SQLite WAL synchronous=FULL, group commit)"
+S0="$(grep '^cpu ' /proc/stat)"
 TB="$("$B" bench issue --url "https://127.0.0.1:$P1" --token "$TOKEN" --ca-file "$W/tb/ca/root.pem" --concurrency "$CONC" --duration "$DUR" --json 2>/dev/null)"
+S1="$(grep '^cpu ' /proc/stat)"
 echo "$TB"
+STEAL="$(python3 -c "a='$S0'.split()[1:9]; b='$S1'.split()[1:9]; d=[int(y)-int(x) for x,y in zip(a,b)]; print(round(100*d[7]/max(sum(d),1)))")"
+echo "(hypervisor steal during the TrustBox run: ${STEAL}%)"
 echo "== CFSSL (plain HTTP, SQLite certdb)"
 CF="$("$B" bench issue --target cfssl --url "http://127.0.0.1:$P2" --concurrency "$CONC" --duration "$DUR" --json 2>/dev/null)"
 echo "$CF"

@@ -10,6 +10,11 @@ use std::path::PathBuf;
 use trustbox_server::ServerConfig;
 use trustbox_types::{KeyAlgorithm, ScopeSet};
 
+/// mimalloc: the server allocates many short-lived buffers per issuance across threads,
+/// where it measured cheaper than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "trustbox", version, about = "TrustBox: a self-hosted private PKI in one binary", long_about = None)]
 struct Cli {

@@ -42,7 +42,8 @@ impl Writer {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql_err)?;
         // Checkpoints run in the writer at SQLite's default 1000 pages, which restarts the
-        // WAL from its beginning; the file is truncated back to 64 MiB after each.
+        // WAL from its beginning (a separate PASSIVE checkpointer never caught up under load
+        // and let the WAL grow without bound); the file is truncated back to 64 MiB after each.
         conn.pragma_update(None, "journal_size_limit", "67108864")
             .map_err(sql_err)?;
         conn.set_prepared_statement_cache_capacity(32);
