@@ -81,7 +81,12 @@ impl PostgresStore {
     }
 }
 
-trustbox_store::impl_sql_store!(PostgresStore, sqlx::Postgres, lock = " FOR UPDATE");
+trustbox_store::impl_sql_store!(
+    PostgresStore,
+    sqlx::Postgres,
+    lock = " FOR UPDATE",
+    begin = "BEGIN"
+);
 
 /// Test support: a fresh schema per test on the server named by
 /// `TRUSTBOX_TEST_DATABASE_URL`.

@@ -71,7 +71,11 @@ impl SqliteStore {
             .await
             .map_err(map_sqlx_error)?;
         for (version, sql) in MIGRATIONS {
-            let mut tx = self.write.begin().await.map_err(map_sqlx_error)?;
+            let mut tx = self
+                .write
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(map_sqlx_error)?;
             let done: Option<i64> =
                 sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
                     .bind(version)
@@ -97,7 +101,12 @@ impl SqliteStore {
     }
 }
 
-trustbox_store::impl_sql_store!(SqliteStore, sqlx::Sqlite, lock = "");
+trustbox_store::impl_sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    lock = "",
+    begin = "BEGIN IMMEDIATE"
+);
 
 #[cfg(test)]
 mod tests {
@@ -112,6 +121,114 @@ mod tests {
             .expect("open");
         store.migrate().await.expect("migrate");
         trustbox_store::testsuite::run_all(&store).await;
+    }
+
+    /// Revocations and token writes (sqlx connection) interleave with group commits (writer
+    /// thread) without "database is locked" failures.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writers_interleave_without_busy_errors() {
+        use trustbox_store::*;
+        use trustbox_types::*;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = std::sync::Arc::new(
+            SqliteStore::open(&dir.path().join("t.db"))
+                .await
+                .expect("open"),
+        );
+        store.migrate().await.expect("migrate");
+        let tenant = TenantId::generate();
+        let ev = move |action: &str| NewAuditEvent {
+            tenant,
+            at_us: 1,
+            actor: "t".into(),
+            action: action.into(),
+            resource: "r".into(),
+            outcome: "success".into(),
+            details: "{}".into(),
+        };
+        store
+            .create_tenant(
+                &TenantRecord {
+                    id: tenant,
+                    name: "t".into(),
+                    created_at: 1,
+                },
+                &ev("tenant.create"),
+            )
+            .await
+            .expect("tenant");
+        let issuer = IssuerRecord {
+            id: IssuerId::generate(),
+            tenant,
+            name: "ca".into(),
+            parent: None,
+            certificate_der: vec![0x30, 0],
+            common_name: "ca".into(),
+            key_backend: "sealed-v1".into(),
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            key_wrapped: vec![1],
+            not_before: 0,
+            not_after: 9,
+            created_at: 1,
+        };
+        store
+            .insert_issuer(&issuer, &ev("issuer.create"))
+            .await
+            .expect("issuer");
+        let issuer_id = issuer.id;
+        let record = move |n: u32| IssuanceRecord {
+            certificate: CertificateRecord {
+                id: CertificateId::generate(),
+                tenant,
+                issuer: issuer_id,
+                serial: format!("{n:08x}"),
+                fingerprint: format!("fp{n}"),
+                common_name: None,
+                sans: vec![format!("dns:h{n}.example.com")],
+                key_algorithm: KeyAlgorithm::EcdsaP256,
+                not_before: 0,
+                not_after: 9,
+                status: CertificateStatus::Valid,
+                revoked_at: None,
+                revocation_reason: None,
+                profile: "p@1".into(),
+                source: "api".into(),
+                der: vec![0x30, 0],
+                created_at: 1,
+            },
+            event: ev("certificate.issue"),
+        };
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for b in 0..100u32 {
+                    let batch: Vec<IssuanceRecord> =
+                        (0..20).map(|i| record(1000 + b * 20 + i)).collect();
+                    store.commit_issuances(&batch).await.expect("group commit");
+                }
+            })
+        };
+        for n in 0..100u32 {
+            let rec = record(n);
+            store
+                .commit_issuances(std::slice::from_ref(&rec))
+                .await
+                .expect("commit");
+            store
+                .revoke_certificate(
+                    tenant,
+                    rec.certificate.id,
+                    5,
+                    RevocationReason::Superseded,
+                    &ev("certificate.revoke"),
+                )
+                .await
+                .expect("revocation interleaved with group commits");
+        }
+        writer.await.expect("writer task");
+        let events = store.list_audit(tenant, 0, 10_000).await.expect("audit");
+        assert_eq!(events.len(), 1 + 1 + 2000 + 200);
+        verify_events(0, GENESIS_HASH.into(), &events).expect("one intact chain");
     }
 
     #[tokio::test]

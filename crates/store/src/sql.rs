@@ -22,13 +22,15 @@ pub fn decode<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, StoreError
 
 /// Implements [`crate::Store`] for `$store`, whose fields `read` and `write` are pools of
 /// `$db`; `$lock` is the clause that locks a selected row for update (empty where the engine
-/// serializes writers itself). `$store` must also have inherent methods
+/// serializes writers itself) and `$begin` the statement that opens a write transaction
+/// (`BEGIN IMMEDIATE` on SQLite, so a transaction that reads before it writes takes the write
+/// lock first and never fails when another connection commits in between). `$store` must also have inherent methods
 /// `async fn run_migrations(&self) -> Result<(), StoreError>` and
 /// `async fn commit_batch(&self, batch: &[IssuanceRecord]) -> Result<(), StoreError>` (which
 /// may call the generated `sqlx_commit_issuances`).
 #[macro_export]
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, lock = $lock:literal) => {
+    ($store:ty, $db:ty, lock = $lock:literal, begin = $begin:literal) => {
         const _: () = {
             use ::sqlx::Row as _;
             use $crate::{
@@ -275,7 +277,7 @@ macro_rules! impl_sql_store {
                     if batch.is_empty() {
                         return Ok(());
                     }
-                    let mut tx = self.write.begin().await.map_err(be)?;
+                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
                     let certs: Vec<&CertificateRecord> = batch.iter().map(|r| &r.certificate).collect();
                     insert_certificates(&mut *tx, &certs).await?;
                     let events: Vec<&NewAuditEvent> = batch.iter().map(|r| &r.event).collect();
@@ -291,7 +293,7 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn create_tenant(&self, tenant: &TenantRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
-                    let mut tx = self.write.begin().await.map_err(be)?;
+                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
                     let id = tenant.id.to_string();
                     ::sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
                         .bind(&id)
@@ -341,7 +343,7 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn insert_token(&self, token: &TokenRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
-                    let mut tx = self.write.begin().await.map_err(be)?;
+                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
                     ::sqlx::query(
                         "INSERT INTO tokens (id, tenant_id, name, scopes, hash, created_at, revoked_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -382,7 +384,7 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn revoke_token(&self, tenant: TenantId, id: TokenId, at: i64, event: &NewAuditEvent) -> Result<(), StoreError> {
-                    let mut tx = self.write.begin().await.map_err(be)?;
+                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
                     let done = ::sqlx::query(
                         "UPDATE tokens SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
                     )
@@ -400,7 +402,7 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn insert_issuer(&self, i: &IssuerRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
-                    let mut tx = self.write.begin().await.map_err(be)?;
+                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
                     ::sqlx::query(
                         "INSERT INTO issuers (id, tenant_id, name, parent_id, certificate_der, common_name, key_backend, \
                          key_algorithm, key_wrapped, not_before, not_after, created_at) \
@@ -459,7 +461,7 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn insert_profile(&self, p: &ProfileRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
-                    let mut tx = self.write.begin().await.map_err(be)?;
+                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
                     ::sqlx::query(
                         "INSERT INTO profiles (id, tenant_id, name, version, document, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
                     )
@@ -560,7 +562,7 @@ macro_rules! impl_sql_store {
                     reason: RevocationReason,
                     event: &NewAuditEvent,
                 ) -> Result<RevokeOutcome, StoreError> {
-                    let mut tx = self.write.begin().await.map_err(be)?;
+                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
                     let t = tenant.to_string();
                     let i = id.to_string();
                     let row = ::sqlx::query(&format!(
@@ -600,7 +602,7 @@ macro_rules! impl_sql_store {
                     if events.is_empty() {
                         return Ok(());
                     }
-                    let mut tx = self.write.begin().await.map_err(be)?;
+                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
                     let refs: Vec<&NewAuditEvent> = events.iter().collect();
                     chain(&mut *tx, &refs).await?;
                     tx.commit().await.map_err(be)
