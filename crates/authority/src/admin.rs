@@ -7,10 +7,18 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use trustbox_crypto::KeyRecord;
 use trustbox_store::{
-    AuditEvent, ChainBreak, IssuerRecord, ProfileRecord, TenantRecord, GENESIS_HASH,
+    AuditEvent, CertificateRecord, ChainBreak, IssuanceRecord, IssuerRecord, ProfileRecord,
+    TenantRecord, GENESIS_HASH,
 };
-use trustbox_types::{IssuerId, KeyAlgorithm, Principal, ProfileId, Scope, TenantId};
+use trustbox_types::{
+    CertificateId, CertificateStatus, Fingerprint, IssuerId, KeyAlgorithm, Principal, ProfileId,
+    Scope, TenantId,
+};
 use trustbox_x509::{pem, CaParams, IssuingCa, Profile};
+
+/// How long a loaded issuer is trusted before its record and revocation status are read
+/// again (another replica may have revoked it or switched its OCSP responder off).
+pub(crate) const ISSUER_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A request for a new CA: a root when `parent` is `None`, else an intermediate under it.
 #[derive(Clone, Debug)]
@@ -29,6 +37,10 @@ pub struct NewIssuer {
     pub validity_days: u32,
     /// pathLenConstraint; `None` for unconstrained.
     pub path_len: Option<u8>,
+    /// CRL shards; the configured default when `None`.
+    pub crl_shards: Option<u32>,
+    /// Whether its OCSP responder answers (default true).
+    pub ocsp_enabled: Option<bool>,
 }
 
 /// What the API shows of an issuer (never its key).
@@ -55,6 +67,12 @@ pub struct IssuerView {
     /// Its ancestors up to, excluding, the root, PEM (empty for roots and for
     /// intermediates directly under a root).
     pub chain: String,
+    /// Serial of the CA certificate (lowercase hex).
+    pub serial: String,
+    /// CRL shards its certificates are spread over.
+    pub crl_shards: u32,
+    /// Whether its OCSP responder answers.
+    pub ocsp_enabled: bool,
 }
 
 /// A profile as the API shows it.
@@ -91,7 +109,9 @@ impl Authority {
             .unwrap_or_else(|e| e.into_inner())
             .get(&id)
         {
-            return Ok(i.clone());
+            if i.loaded.elapsed() < ISSUER_TTL {
+                return Ok(i.clone());
+            }
         }
         let rec = self
             .store
@@ -116,18 +136,42 @@ impl Authority {
             chain_pem.push_str(&pem::encode("CERTIFICATE", &r.certificate_der));
             cursor = self.store.issuer(tenant, parent).await?;
         }
+        let revoked = match rec.parent {
+            Some(parent) => self
+                .store
+                .certificate_by_serial(tenant, parent, &ca.serial().to_hex())
+                .await?
+                .is_some_and(|c| c.status == CertificateStatus::Revoked),
+            None => false,
+        };
         let loaded = Arc::new(LoadedIssuer {
             id,
             name: rec.name.clone(),
             is_root: rec.parent.is_none(),
             ca,
             chain_pem,
+            crl_shards: rec.crl_shards.max(1),
+            ocsp_enabled: rec.ocsp_enabled,
+            revoked,
+            loaded: std::time::Instant::now(),
         });
         self.issuers
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, loaded.clone());
         Ok(loaded)
+    }
+
+    /// Drops a cached issuer so the next use reads it again.
+    pub(crate) fn forget_issuer(&self, tenant: TenantId, id: IssuerId) {
+        self.issuers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        self.default_issuer
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|t, i| *t != tenant || *i != id);
     }
 
     fn view(rec: &IssuerRecord, chain: String) -> IssuerView {
@@ -142,6 +186,11 @@ impl Authority {
             not_after: rfc3339(rec.not_after),
             certificate: pem::encode("CERTIFICATE", &rec.certificate_der),
             chain,
+            serial: IssuingCa::serial_of(&rec.certificate_der)
+                .map(|s| s.to_hex())
+                .unwrap_or_default(),
+            crl_shards: rec.crl_shards,
+            ocsp_enabled: rec.ocsp_enabled,
         }
     }
 
@@ -173,6 +222,13 @@ impl Authority {
             return Err(AuthorityError::invalid(
                 "weak-key",
                 format!("{} may not protect a CA key; use ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096 or ed25519", req.key_algorithm),
+            ));
+        }
+        let crl_shards = req.crl_shards.unwrap_or(self.config.crl_shards);
+        if crl_shards == 0 || crl_shards > 1024 {
+            return Err(AuthorityError::invalid(
+                "invalid-issuer",
+                "crl_shards must be between 1 and 1024",
             ));
         }
         if req.validity_days == 0 || req.validity_days > 36500 {
@@ -214,7 +270,14 @@ impl Authority {
             .map_err(AuthorityError::internal)?;
         let ca = match &parent {
             Some(p) => {
-                p.ca.issue_intermediate(&params, signer)
+                if p.revoked {
+                    return Err(AuthorityError::invalid(
+                        "issuer-revoked",
+                        format!("issuer {:?} is revoked and signs nothing", p.name),
+                    ));
+                }
+                let urls = self.urls_for(p, p.ca.serial());
+                p.ca.issue_intermediate(&params, signer, &urls)
                     .map_err(AuthorityError::internal)?
             }
             None => IssuingCa::new_root(&params, signer).map_err(AuthorityError::internal)?,
@@ -233,7 +296,14 @@ impl Authority {
             not_before: params.not_before.unix_timestamp(),
             not_after: ca.not_after().unix_timestamp(),
             created_at: now.unix_timestamp(),
+            crl_shards,
+            ocsp_enabled: req.ocsp_enabled.unwrap_or(true),
         };
+        // An intermediate is a certificate of its parent: in the parent's inventory, CRL and
+        // OCSP like any other.
+        let ca_certificate = parent
+            .as_ref()
+            .map(|p| ca_inventory_record(tenant, p, &ca, &rec, "api"));
         let event = self.event(
             tenant,
             actor,
@@ -248,7 +318,9 @@ impl Authority {
                 "not_after": rec.not_after,
             }),
         );
-        self.store.insert_issuer(&rec, &event).await?;
+        self.store
+            .insert_issuer(&rec, ca_certificate.as_ref(), &event)
+            .await?;
         let chain = self.load_issuer(tenant, id).await?.chain_pem.clone();
         let view = Self::view(&rec, chain_without_self(&chain, &rec));
         Ok(view)
@@ -368,6 +440,8 @@ impl Authority {
                     key_algorithm: root_alg,
                     validity_days: 3650,
                     path_len: Some(1),
+                    crl_shards: None,
+                    ocsp_enabled: None,
                 },
             )
             .await?;
@@ -383,6 +457,8 @@ impl Authority {
                     key_algorithm: issuing_alg,
                     validity_days: 1825,
                     path_len: Some(0),
+                    crl_shards: None,
+                    ocsp_enabled: None,
                 },
             )
             .await?;
@@ -575,6 +651,74 @@ impl Authority {
 }
 
 /// The chain of `rec`'s ancestors only (the loaded chain starts with the issuer itself).
+/// The inventory row of an intermediate CA certificate, recorded under its parent.
+pub(crate) fn ca_inventory_record(
+    tenant: TenantId,
+    parent: &LoadedIssuer,
+    ca: &IssuingCa,
+    rec: &IssuerRecord,
+    source: &str,
+) -> CertificateRecord {
+    CertificateRecord {
+        id: CertificateId::generate(),
+        tenant,
+        issuer: parent.id,
+        serial: ca.serial().to_hex(),
+        fingerprint: Fingerprint::of_der(ca.certificate_der()).to_string(),
+        common_name: Some(rec.common_name.clone()),
+        sans: Vec::new(),
+        key_algorithm: rec.key_algorithm,
+        not_before: rec.not_before,
+        not_after: rec.not_after,
+        status: CertificateStatus::Valid,
+        revoked_at: None,
+        revocation_reason: None,
+        invalidity_date: None,
+        crl_shard: crate::revocation::shard_of(ca.serial(), parent.crl_shards),
+        profile: "ca@0".into(),
+        source: source.to_owned(),
+        der: ca.certificate_der().to_vec(),
+        created_at: rec.created_at,
+    }
+}
+
+/// Records intermediates created before CA certificates entered their parent's inventory.
+pub(crate) async fn backfill_ca_inventory(
+    authority: &Authority,
+    tenant: TenantId,
+) -> Result<(), AuthorityError> {
+    for rec in authority.store.list_issuers(tenant).await? {
+        let Some(parent_id) = rec.parent else {
+            continue;
+        };
+        let ca = authority.load_issuer(tenant, rec.id).await?;
+        let serial = ca.ca.serial().to_hex();
+        if authority
+            .store
+            .certificate_by_serial(tenant, parent_id, &serial)
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        let parent = authority.load_issuer(tenant, parent_id).await?;
+        let certificate = ca_inventory_record(tenant, &parent, &ca.ca, &rec, "backfill");
+        let event = authority.event(
+            tenant,
+            "system",
+            "certificate.record",
+            format!("certificate:{}", certificate.id),
+            "success",
+            serde_json::json!({ "serial": serial, "issuer": parent_id, "ca": rec.id }),
+        );
+        authority
+            .store
+            .commit_issuances(&[IssuanceRecord { certificate, event }])
+            .await?;
+    }
+    Ok(())
+}
+
 fn chain_without_self(chain: &str, rec: &IssuerRecord) -> String {
     let own = pem::encode("CERTIFICATE", &rec.certificate_der);
     chain.strip_prefix(own.as_str()).unwrap_or(chain).to_owned()

@@ -66,6 +66,9 @@ impl Authority {
                 t
             }
         };
+        for t in self.store.list_tenants().await? {
+            crate::admin::backfill_ca_inventory(self, t.id).await?;
+        }
         let root = self
             .store
             .list_issuers(tenant.id)

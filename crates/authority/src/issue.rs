@@ -93,6 +93,12 @@ impl Authority {
             }
             None => self.default_issuer(principal.tenant).await?,
         };
+        if issuer.revoked {
+            return Err(AuthorityError::invalid(
+                "issuer-revoked",
+                format!("issuer {:?} is revoked and signs nothing", issuer.name),
+            ));
+        }
         if issuer.is_root {
             return Err(AuthorityError::invalid(
                 "root-issuer",
@@ -103,10 +109,11 @@ impl Authority {
             ));
         }
         let now = self.clock.now();
-        let urls = self.urls_for(issuer.id);
         let csr = parse_csr(&req.csr)?;
         let plan = profile.apply(&csr, req.validity_days, now)?;
         let serial = Serial::random();
+        let crl_shard = crate::revocation::shard_of(&serial, issuer.crl_shards);
+        let urls = self.urls_for(&issuer, &serial);
         let der = issuer.ca.issue_leaf(&serial, &plan, &csr, &urls)?;
         lint_leaf(&der, &issuer.ca, &plan)?;
 
@@ -125,6 +132,8 @@ impl Authority {
             status: CertificateStatus::Valid,
             revoked_at: None,
             revocation_reason: None,
+            invalidity_date: None,
+            crl_shard,
             profile: format!("{}@{}", profile.name, version),
             source: req.source.as_str().to_owned(),
             der,
@@ -160,19 +169,34 @@ impl Authority {
         })
     }
 
-    /// URLs for certificates of `issuer`, from the configured public base URL.
-    pub(crate) fn urls_for(&self, issuer: IssuerId) -> UrlSet {
-        match &self.config.public_url {
-            Some(base) => {
-                let base = base.trim_end_matches('/');
-                UrlSet {
-                    crl: Some(format!("{base}/crl/{issuer}.crl")),
-                    ca_issuers: Some(format!("{base}/ca/{issuer}.cer")),
-                    ocsp: None,
-                }
-            }
-            None => UrlSet::default(),
+    /// URLs for the certificate of `issuer` with `serial`, from the configured public base
+    /// URL: its CRL shard, the issuer's certificate, and the OCSP responder when enabled.
+    pub(crate) fn urls_for(&self, issuer: &LoadedIssuer, serial: &Serial) -> UrlSet {
+        let shard = crate::revocation::shard_of(serial, issuer.crl_shards);
+        UrlSet {
+            crl: self.crl_url(issuer.id, shard),
+            ca_issuers: self
+                .public_base()
+                .map(|base| format!("{base}/ca/{}.cer", issuer.id)),
+            ocsp: self
+                .public_base()
+                .filter(|_| issuer.ocsp_enabled)
+                .map(|base| format!("{base}/ocsp/{}", issuer.id)),
         }
+    }
+
+    /// The configured public base URL without a trailing slash.
+    pub(crate) fn public_base(&self) -> Option<&str> {
+        self.config
+            .public_url
+            .as_deref()
+            .map(|b| b.trim_end_matches('/'))
+    }
+
+    /// The URL of one CRL shard (its distribution point and issuingDistributionPoint).
+    pub(crate) fn crl_url(&self, issuer: IssuerId, shard: u32) -> Option<String> {
+        self.public_base()
+            .map(|base| format!("{base}/crl/{issuer}/{shard}.crl"))
     }
 
     /// The tenant's newest version of `name`, or the built-in of that name.
@@ -226,30 +250,53 @@ impl Authority {
         Ok((profile, version))
     }
 
-    /// Revokes the tenant's certificate `id`.
+    /// Revokes the tenant's certificate `id`: one committed row change plus its audit event,
+    /// then its CRL shard is regenerated (batched with other revocations) and its cached
+    /// OCSP responses are dropped.
     pub async fn revoke(
         &self,
         principal: &Principal,
         id: CertificateId,
         reason: RevocationReason,
+        invalidity_date: Option<i64>,
     ) -> Result<CertificateRecord, AuthorityError> {
         Self::require(principal, Scope::CertsRevoke)?;
+        self.revoke_unchecked(principal, id, reason, invalidity_date, "certificate.revoke")
+            .await
+    }
+
+    pub(crate) async fn revoke_unchecked(
+        &self,
+        principal: &Principal,
+        id: CertificateId,
+        reason: RevocationReason,
+        invalidity_date: Option<i64>,
+        action: &str,
+    ) -> Result<CertificateRecord, AuthorityError> {
+        let now = self.now_s();
+        if invalidity_date.is_some_and(|t| t > now) {
+            return Err(AuthorityError::invalid(
+                "invalid-invalidity-date",
+                "invalidity_date may not lie in the future",
+            ));
+        }
         let event = self.event(
             principal.tenant,
             &principal.actor(),
-            "certificate.revoke",
+            action,
             format!("certificate:{id}"),
             "success",
-            serde_json::json!({ "reason": reason.as_str() }),
+            serde_json::json!({ "reason": reason.as_str(), "invalidity_date": invalidity_date }),
         );
         match self
             .store
-            .revoke_certificate(principal.tenant, id, self.now_s(), reason, &event)
+            .revoke_certificate(principal.tenant, id, now, reason, invalidity_date, &event)
             .await
         {
             Ok(RevokeOutcome::Revoked(c)) => {
                 metrics::counter!("trustbox_revocations_total", "reason" => reason.as_str())
                     .increment(1);
+                self.after_revocation(&c);
                 Ok(c)
             }
             Ok(RevokeOutcome::AlreadyRevoked(c)) => Err(AuthorityError::new(

@@ -13,12 +13,15 @@ mod bootstrap;
 mod committer;
 mod error;
 mod issue;
+mod ocsp;
+mod revocation;
 mod tokens;
 
 pub use admin::{IssuerView, NewIssuer, ProfileView};
 pub use bootstrap::{Bootstrap, BootstrapOptions};
 pub use error::{AuthorityError, ErrorKind};
 pub use issue::{IssuanceRequest, IssuedCertificate};
+pub use revocation::{PublicCaCertificate, PublishedCrl};
 pub use tokens::{NewToken, TOKEN_PREFIX};
 
 use committer::GroupCommitter;
@@ -32,13 +35,25 @@ use trustbox_x509::IssuingCa;
 /// Settings of the seam.
 #[derive(Clone, Debug)]
 pub struct AuthorityConfig {
-    /// Base URL stamped into certificates for CRL distribution points and AIA caIssuers
-    /// (`http://pki.example.com:8080`); nothing is stamped when `None`.
+    /// Base URL stamped into certificates for CRL distribution points, AIA caIssuers and
+    /// OCSP (`http://pki.example.com:8080`); nothing is stamped when `None`.
     pub public_url: Option<String>,
     /// Most issuances committed in one transaction.
     pub max_batch: usize,
     /// Most issuances waiting for commit before new ones are shed with 503.
     pub queue: usize,
+    /// CRL shards of each new issuer (fixed for the issuer's life).
+    pub crl_shards: u32,
+    /// A CRL's validity (nextUpdate - thisUpdate), seconds; it is regenerated at half-life.
+    pub crl_validity_s: i64,
+    /// An OCSP response's validity (nextUpdate - thisUpdate), seconds; cached responses are
+    /// re-signed at half-life.
+    pub ocsp_validity_s: i64,
+    /// Validity of a delegated OCSP responder certificate, seconds; it is replaced when a
+    /// third of it remains.
+    pub ocsp_responder_validity_s: i64,
+    /// Most OCSP responses kept pre-signed in memory.
+    pub ocsp_cache_entries: usize,
 }
 
 impl Default for AuthorityConfig {
@@ -47,6 +62,11 @@ impl Default for AuthorityConfig {
             public_url: None,
             max_batch: 256,
             queue: 8192,
+            crl_shards: 1,
+            crl_validity_s: 24 * 3600,
+            ocsp_validity_s: 4 * 3600,
+            ocsp_responder_validity_s: 30 * 86400,
+            ocsp_cache_entries: 200_000,
         }
     }
 }
@@ -60,6 +80,15 @@ pub(crate) struct LoadedIssuer {
     pub(crate) ca: IssuingCa,
     /// PEM of the issuer and its ancestors up to, excluding, the root.
     pub(crate) chain_pem: String,
+    /// CRL shards its certificates are spread over.
+    pub(crate) crl_shards: u32,
+    /// Whether its OCSP responder answers.
+    pub(crate) ocsp_enabled: bool,
+    /// Whether its own CA certificate has been revoked (it then issues nothing).
+    pub(crate) revoked: bool,
+    /// When it was loaded (entries are reloaded after [`admin::ISSUER_TTL`], so a change
+    /// made on another replica is seen).
+    pub(crate) loaded: std::time::Instant,
 }
 
 /// The issuance seam and everything that changes state.
@@ -75,6 +104,8 @@ pub struct Authority {
     /// Recently authenticated tokens (by hash), trusted for [`tokens::AUTH_TTL`]; a token
     /// revoked here is dropped at once, one revoked on another replica within the TTL.
     pub(crate) auth_cache: RwLock<HashMap<String, (Principal, std::time::Instant)>>,
+    pub(crate) revocation: revocation::RevocationState,
+    pub(crate) ocsp: ocsp::OcspState,
     committer: GroupCommitter,
 }
 
@@ -98,6 +129,8 @@ impl Authority {
             default_issuer: RwLock::default(),
             profiles: RwLock::default(),
             auth_cache: RwLock::default(),
+            revocation: revocation::RevocationState::default(),
+            ocsp: ocsp::OcspState::default(),
             committer,
         }
     }

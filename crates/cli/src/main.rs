@@ -2,6 +2,7 @@
 //! one binary.
 
 mod bench;
+mod bench_ocsp;
 mod client_cmds;
 
 use anyhow::Context;
@@ -73,13 +74,21 @@ struct UpArgs {
     /// HTTPS listen address [default: 127.0.0.1:8443].
     #[arg(long, env = "TRUSTBOX_LISTEN")]
     listen: Option<std::net::SocketAddr>,
+    /// Plain-HTTP address for relying parties (CRLs, OCSP, CA certificates)
+    /// [default: 127.0.0.1:8080]; an empty value turns it off.
+    #[arg(long, env = "TRUSTBOX_HTTP_LISTEN")]
+    http_listen: Option<String>,
+    /// CRL shards of each new issuer [default: 1].
+    #[arg(long, env = "TRUSTBOX_CRL_SHARDS")]
+    crl_shards: Option<u32>,
     /// Extra SAN for the server certificate (repeatable).
     #[arg(long)]
     san: Vec<String>,
     /// PostgreSQL URL (postgres://...); SQLite in the data directory when unset.
     #[arg(long, env = "TRUSTBOX_DATABASE")]
     database: Option<String>,
-    /// Base URL stamped into certificates (CRL distribution point, AIA).
+    /// Base URL stamped into certificates (CRL distribution point, AIA caIssuers and OCSP)
+    /// [default: http:// + the plain-HTTP listener's address].
     #[arg(long, env = "TRUSTBOX_PUBLIC_URL")]
     public_url: Option<String>,
     /// Root CA key algorithm at first start [default: ecdsa-p384].
@@ -101,6 +110,18 @@ impl UpArgs {
         }
         if let Some(v) = self.listen {
             cfg.listen = v;
+        }
+        if let Some(v) = self.http_listen {
+            cfg.http_listen = if v.trim().is_empty() {
+                None
+            } else {
+                Some(v.parse().map_err(|e| {
+                    anyhow::anyhow!("option `http_listen`: {v:?} is not an address: {e}")
+                })?)
+            };
+        }
+        if let Some(v) = self.crl_shards {
+            cfg.crl_shards = v;
         }
         cfg.san.extend(self.san);
         if let Some(v) = self.database {
@@ -215,6 +236,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let cfg = args.into_config()?;
             let server = trustbox_server::start(cfg).await?;
             println!("TrustBox is serving https://{}", server.addr);
+            if let Some(http) = server.http_addr {
+                println!("relying parties (CRLs, OCSP, CA certificates): http://{http}");
+            }
+            if let Some(url) = &server.public_url {
+                println!("public URL stamped into certificates: {url}");
+            }
             println!("root CA: {}", server.paths.root_pem.display());
             if let Some(token) = &server.admin_token {
                 println!("admin token (shown once, store it now): {token}");

@@ -31,6 +31,8 @@ impl Up {
                 &data.to_string_lossy(),
                 "--listen",
                 &format!("127.0.0.1:{port}"),
+                "--http-listen",
+                "127.0.0.1:0",
             ])
             .env("TRUSTBOX_LOG", "warn")
             .stdout(Stdio::piped())

@@ -17,11 +17,16 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// HTTPS listen address.
     pub listen: SocketAddr,
+    /// Plain-HTTP listen address for relying parties (CRLs, OCSP, CA certificates); `None`
+    /// (an empty string in TOML or on the command line) turns it off.
+    #[serde(deserialize_with = "optional_addr")]
+    pub http_listen: Option<SocketAddr>,
     /// Extra SANs for the server's own TLS certificate (DNS names or IP addresses).
     pub san: Vec<String>,
     /// `postgres://...` to use PostgreSQL; SQLite in the data directory when unset.
     pub database: Option<String>,
-    /// Base URL stamped into certificates (CRL distribution point, AIA caIssuers).
+    /// Base URL stamped into certificates (CRL distribution point, AIA caIssuers and OCSP);
+    /// defaults to `http://` + the plain-HTTP listener's address.
     pub public_url: Option<String>,
     /// Root CA key algorithm at first start.
     pub root_key_algorithm: KeyAlgorithm,
@@ -33,6 +38,26 @@ pub struct ServerConfig {
     pub max_batch: usize,
     /// Most issuances waiting for commit; beyond it requests are shed with 503.
     pub queue: usize,
+    /// CRL shards of each new issuer (1 = one plain CRL per issuer).
+    pub crl_shards: u32,
+    /// CRL validity (nextUpdate - thisUpdate) in hours; CRLs are regenerated at half-life
+    /// and right after revocations.
+    pub crl_validity_hours: u32,
+    /// OCSP response validity in minutes; cached responses are re-signed at half-life.
+    pub ocsp_validity_minutes: u32,
+    /// Validity of delegated OCSP responder certificates in days (rotated with a third left).
+    pub ocsp_responder_validity_days: u32,
+    /// Most OCSP responses kept pre-signed in memory.
+    pub ocsp_cache_entries: usize,
+}
+
+/// An address, or nothing for an empty string.
+fn optional_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    s.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 impl Default for ServerConfig {
@@ -40,6 +65,7 @@ impl Default for ServerConfig {
         Self {
             data_dir: PathBuf::from("./trustbox-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             san: Vec::new(),
             database: None,
             public_url: None,
@@ -48,6 +74,11 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             max_batch: 256,
             queue: 8192,
+            crl_shards: 1,
+            crl_validity_hours: 24,
+            ocsp_validity_minutes: 240,
+            ocsp_responder_validity_days: 30,
+            ocsp_cache_entries: 200_000,
         }
     }
 }
@@ -107,6 +138,36 @@ impl ServerConfig {
         if self.queue == 0 {
             return bad("queue", "must be at least 1".into());
         }
+        if !(1..=1024).contains(&self.crl_shards) {
+            return bad("crl_shards", "must be between 1 and 1024".into());
+        }
+        if !(1..=24 * 366).contains(&self.crl_validity_hours) {
+            return bad("crl_validity_hours", "must be between 1 and 8784".into());
+        }
+        if !(2..=7 * 24 * 60).contains(&self.ocsp_validity_minutes) {
+            return bad(
+                "ocsp_validity_minutes",
+                "must be between 2 and 10080 (one week)".into(),
+            );
+        }
+        if !(1..=366).contains(&self.ocsp_responder_validity_days) {
+            return bad(
+                "ocsp_responder_validity_days",
+                "must be between 1 and 366".into(),
+            );
+        }
+        if self.ocsp_cache_entries == 0 {
+            return bad("ocsp_cache_entries", "must be at least 1".into());
+        }
+        if self
+            .http_listen
+            .is_some_and(|h| h == self.listen && h.port() != 0)
+        {
+            return bad(
+                "http_listen",
+                "must differ from `listen` (or be empty to turn it off)".into(),
+            );
+        }
         Ok(())
     }
 }
@@ -144,5 +205,21 @@ mod tests {
         .expect("write");
         let c = ServerConfig::from_file(&p).expect("valid");
         assert_eq!(c.listen.port(), 9443);
+        std::fs::write(&p, "http_listen = \"\"\ncrl_shards = 4\n").expect("write");
+        let c = ServerConfig::from_file(&p).expect("valid");
+        assert_eq!((c.http_listen, c.crl_shards), (None, 4));
+        std::fs::write(&p, "crl_shards = 0\n").expect("write");
+        let e = ServerConfig::from_file(&p)
+            .expect_err("zero shards")
+            .to_string();
+        assert!(e.contains("option `crl_shards`"), "{e}");
+        std::fs::write(&p, "http_listen = \"nope\"\n").expect("write");
+        let e = ServerConfig::from_file(&p)
+            .expect_err("bad address")
+            .to_string();
+        assert!(
+            e.contains("http_listen") || e.contains("invalid socket address"),
+            "{e}"
+        );
     }
 }

@@ -8,6 +8,7 @@ mod api;
 mod config;
 mod metrics_setup;
 mod openapi;
+mod public;
 mod setup;
 
 pub use config::ServerConfig;
@@ -51,19 +52,25 @@ pub enum ServerError {
 pub struct RunningServer {
     /// The HTTPS address actually bound (useful with port 0).
     pub addr: SocketAddr,
+    /// The plain-HTTP address for relying parties, if that listener is on.
+    pub http_addr: Option<SocketAddr>,
+    /// The base URL stamped into certificates (CRL, OCSP, caIssuers), if any.
+    pub public_url: Option<String>,
     /// The bootstrap admin token, only on the start that created it.
     pub admin_token: Option<String>,
     /// Data directory layout.
     pub paths: DataPaths,
     shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl RunningServer {
     /// Stops accepting, and waits for the accept loop to end.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        let _ = self.task.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 
     /// Runs until Ctrl-C or SIGTERM, then shuts down.
@@ -90,39 +97,79 @@ impl RunningServer {
     }
 }
 
-/// Prepares the data directory and starts serving HTTPS on `cfg.listen`.
-pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
-    cfg.validate()?;
-    let metrics = metrics_setup::handle();
-    let prepared = setup::prepare(&cfg).await?;
-    let listener = TcpListener::bind(cfg.listen)
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let listener = TcpListener::bind(addr)
         .await
-        .map_err(|e| ServerError::Io(format!("bind {}: {e}", cfg.listen)))?;
-    let addr = listener
+        .map_err(|e| ServerError::Io(format!("bind {addr}: {e}")))?;
+    let bound = listener
         .local_addr()
         .map_err(|e| ServerError::Io(e.to_string()))?;
+    Ok((listener, bound))
+}
+
+/// Prepares the data directory and starts serving HTTPS on `cfg.listen`, the relying-party
+/// endpoints on `cfg.http_listen`, and the revocation worker.
+pub async fn start(mut cfg: ServerConfig) -> Result<RunningServer, ServerError> {
+    cfg.validate()?;
+    let metrics = metrics_setup::handle();
+    // Bind first: the public URL stamped into certificates defaults to the plain-HTTP
+    // listener's actual address (which a port 0 only reveals once bound).
+    let (listener, addr) = bind(cfg.listen).await?;
+    let http = match cfg.http_listen {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
+    if cfg.public_url.is_none() {
+        cfg.public_url = http.as_ref().map(|(_, a)| format!("http://{a}"));
+    }
+    let prepared = setup::prepare(&cfg).await?;
     let app = api::App {
         authority: prepared.authority.clone(),
         metrics,
         ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
     };
-    let router = api::router(app, cfg.max_body_bytes);
+    let router = api::router(app.clone(), cfg.max_body_bytes);
     let acceptor = TlsAcceptor::from(Arc::new(prepared.tls));
     let (shutdown, rx) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, acceptor, router, rx));
+    let mut tasks = vec![tokio::spawn(accept_loop(
+        listener,
+        Some(acceptor),
+        router,
+        rx.clone(),
+    ))];
+    let http_addr = match http {
+        Some((listener, http_addr)) => {
+            let router = public::router(app);
+            tasks.push(tokio::spawn(accept_loop(
+                listener,
+                None,
+                router,
+                rx.clone(),
+            )));
+            tracing::info!(addr = %http_addr, "serving CRLs, OCSP and CA certificates over HTTP");
+            Some(http_addr)
+        }
+        None => None,
+    };
+    tasks.push(tokio::spawn(
+        prepared.authority.clone().run_revocation_worker(rx),
+    ));
     tracing::info!(%addr, data_dir = %prepared.paths.root.display(), "TrustBox serving HTTPS");
     Ok(RunningServer {
         addr,
+        http_addr,
+        public_url: cfg.public_url.clone(),
         admin_token: prepared.admin_token,
         paths: prepared.paths,
         shutdown,
-        task,
+        tasks,
     })
 }
 
+/// Serves `router` on `listener`, over TLS when `acceptor` is given, until `stop`.
 async fn accept_loop(
     listener: TcpListener,
-    acceptor: TlsAcceptor,
+    acceptor: Option<TlsAcceptor>,
     router: axum::Router,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -143,35 +190,46 @@ async fn accept_loop(
         let service = TowerToHyperService::new(router.clone());
         let mut conn_stop = stop.clone();
         tokio::spawn(async move {
-            let tls =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
-            let conn = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .header_read_timeout(Duration::from_secs(30))
-                .timer(hyper_util::rt::TokioTimer::new())
-                .serve_connection(TokioIo::new(tls), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+            match acceptor {
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
+                    match handshake {
+                        Ok(Ok(tls)) => serve_connection(tls, service, peer, &mut conn_stop).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                _ = conn_stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
-                }
+                None => serve_connection(tcp, service, peer, &mut conn_stop).await,
             }
         });
+    }
+}
+
+/// Serves HTTP/1.1 on one connection until it ends or `stop` changes (then gracefully).
+async fn serve_connection<S>(
+    io: S,
+    service: TowerToHyperService<axum::Router>,
+    peer: SocketAddr,
+    stop: &mut watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .header_read_timeout(Duration::from_secs(30))
+        .timer(hyper_util::rt::TokioTimer::new())
+        .serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        }
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        }
     }
 }

@@ -28,7 +28,7 @@ impl Modify for BearerAuth {
     info(title = "TrustBox API", description = "Private PKI: issuance, inventory, revocation, governance."),
     paths(
         api::issue_certificate, api::get_certificate, api::list_certificates, api::revoke_certificate,
-        api::list_issuers, api::get_issuer, api::create_issuer,
+        api::list_issuers, api::get_issuer, api::create_issuer, api::update_issuer, api::revoke_issuer,
         api::list_profiles, api::get_profile, api::create_profile, api::update_profile,
         api::list_tenants, api::create_tenant,
         api::create_token, api::list_tokens, api::revoke_token,

@@ -101,6 +101,11 @@ pub async fn open_authority(cfg: &ServerConfig) -> Result<Arc<Authority>, Server
             public_url: cfg.public_url.clone(),
             max_batch: cfg.max_batch,
             queue: cfg.queue,
+            crl_shards: cfg.crl_shards,
+            crl_validity_s: i64::from(cfg.crl_validity_hours) * 3600,
+            ocsp_validity_s: i64::from(cfg.ocsp_validity_minutes) * 60,
+            ocsp_responder_validity_s: i64::from(cfg.ocsp_responder_validity_days) * 86400,
+            ocsp_cache_entries: cfg.ocsp_cache_entries,
         },
     )))
 }

@@ -9,7 +9,10 @@ use std::str::FromStr;
 use std::time::Duration;
 use trustbox_store::{__sql::map_sqlx_error, StoreError};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_revocation.sql")),
+];
 /// Advisory lock key serializing migrations across replicas ("tbxmigr").
 const MIGRATION_LOCK: i64 = 0x0074_6278_6d69_6772;
 

@@ -15,7 +15,10 @@ use std::time::Duration;
 use trustbox_store::{__sql::map_sqlx_error, StoreError};
 
 /// Migrations in order; each runs once, in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_revocation.sql")),
+];
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -170,9 +173,11 @@ mod tests {
             not_before: 0,
             not_after: 9,
             created_at: 1,
+            crl_shards: 1,
+            ocsp_enabled: true,
         };
         store
-            .insert_issuer(&issuer, &ev("issuer.create"))
+            .insert_issuer(&issuer, None, &ev("issuer.create"))
             .await
             .expect("issuer");
         let issuer_id = issuer.id;
@@ -191,6 +196,8 @@ mod tests {
                 status: CertificateStatus::Valid,
                 revoked_at: None,
                 revocation_reason: None,
+                invalidity_date: None,
+                crl_shard: 0,
                 profile: "p@1".into(),
                 source: "api".into(),
                 der: vec![0x30, 0],
@@ -220,6 +227,7 @@ mod tests {
                     rec.certificate.id,
                     5,
                     RevocationReason::Superseded,
+                    None,
                     &ev("certificate.revoke"),
                 )
                 .await

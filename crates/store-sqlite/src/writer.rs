@@ -81,8 +81,9 @@ fn commit(conn: &mut Connection, batch: &[IssuanceRecord]) -> Result<(), StoreEr
         let mut cert = tx
             .prepare_cached(
                 "INSERT INTO certificates (id, tenant_id, issuer_id, serial, fingerprint, common_name, sans, key_algorithm, \
-                 not_before, not_after, status, revoked_at, revocation_reason, profile, source, der, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                 not_before, not_after, status, revoked_at, revocation_reason, profile, source, der, created_at, \
+                 invalidity_date, crl_shard) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
             )
             .map_err(sql_err)?;
         let mut san = tx
@@ -112,6 +113,8 @@ fn commit(conn: &mut Connection, batch: &[IssuanceRecord]) -> Result<(), StoreEr
                 c.source,
                 c.der,
                 c.created_at,
+                c.invalidity_date,
+                i64::from(c.crl_shard),
             ])
             .map_err(sql_err)?;
             let mut values: Vec<String> = c

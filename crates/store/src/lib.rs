@@ -16,6 +16,7 @@ mod sql;
 pub mod __sql {
     //! Support for [`impl_sql_store!`](crate::impl_sql_store); not a public API.
     pub use crate::sql::{decode, map_sqlx_error};
+    pub use futures_util::TryStreamExt;
 }
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
@@ -93,10 +94,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
 
     // ---- issuers
-    /// Stores a new issuer.
+    /// Stores a new issuer with its CRL shard rows and, for an intermediate, its CA
+    /// certificate in the inventory of its parent (so the parent's CRL and OCSP can revoke it).
     async fn insert_issuer(
         &self,
         issuer: &IssuerRecord,
+        ca_certificate: Option<&CertificateRecord>,
+        event: &NewAuditEvent,
+    ) -> Result<(), StoreError>;
+    /// The issuer `id` of whichever tenant owns it: how a relying party's request (CRL,
+    /// OCSP, CA certificate; public by nature) learns its tenant. Every later read is scoped.
+    async fn issuer_public(&self, id: IssuerId) -> Result<Option<IssuerRecord>, StoreError>;
+    /// Turns the issuer's OCSP responder on or off.
+    async fn set_issuer_ocsp(
+        &self,
+        tenant: TenantId,
+        id: IssuerId,
+        enabled: bool,
         event: &NewAuditEvent,
     ) -> Result<(), StoreError>;
     /// The tenant's issuer `id`.
@@ -146,15 +160,102 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         tenant: TenantId,
         filter: &CertificateFilter,
     ) -> Result<Vec<CertificateRecord>, StoreError>;
-    /// Revokes the tenant's certificate `id` at `at` for `reason`.
+    /// Revokes the tenant's certificate `id` at `at` for `reason`, and marks its CRL shard
+    /// for regeneration (one row touched, whatever the number already revoked).
     async fn revoke_certificate(
         &self,
         tenant: TenantId,
         id: CertificateId,
         at: i64,
         reason: RevocationReason,
+        invalidity_date: Option<i64>,
         event: &NewAuditEvent,
     ) -> Result<RevokeOutcome, StoreError>;
+    /// The tenant's certificate of `issuer` with serial `serial` (lowercase hex).
+    async fn certificate_by_serial(
+        &self,
+        tenant: TenantId,
+        issuer: IssuerId,
+        serial: &str,
+    ) -> Result<Option<CertificateRecord>, StoreError>;
+    /// Serials of the tenant's certificates revoked at or after `since`, with their issuer.
+    async fn revoked_since(
+        &self,
+        tenant: TenantId,
+        since: i64,
+    ) -> Result<Vec<(IssuerId, String)>, StoreError>;
+
+    // ---- CRLs
+    /// Creates the missing shard rows `0..count` of the issuer (idempotent).
+    async fn ensure_crl_shards(
+        &self,
+        tenant: TenantId,
+        issuer: IssuerId,
+        count: u32,
+    ) -> Result<(), StoreError>;
+    /// The tenant's shards that need a new CRL: revoked into since their last publication,
+    /// never published, or past their refresh time.
+    async fn crl_shards_due(
+        &self,
+        tenant: TenantId,
+        now: i64,
+    ) -> Result<Vec<CrlShardState>, StoreError>;
+    /// The state of one shard.
+    async fn crl_shard(
+        &self,
+        tenant: TenantId,
+        issuer: IssuerId,
+        shard: u32,
+    ) -> Result<Option<CrlShardState>, StoreError>;
+    /// The published CRL of one shard (DER), if one was published.
+    async fn crl_der(
+        &self,
+        tenant: TenantId,
+        issuer: IssuerId,
+        shard: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The shard's revoked certificates that have not expired at `now` (any order).
+    async fn revoked_for_crl(
+        &self,
+        tenant: TenantId,
+        issuer: IssuerId,
+        shard: u32,
+        now: i64,
+    ) -> Result<Vec<RevokedEntry>, StoreError>;
+    /// Stores a newly signed CRL; `false` (nothing stored) when a CRL with this number or a
+    /// higher one was published meanwhile.
+    async fn publish_crl(
+        &self,
+        tenant: TenantId,
+        issuer: IssuerId,
+        shard: u32,
+        crl: &CrlPublication,
+    ) -> Result<bool, StoreError>;
+
+    // ---- OCSP
+    /// Stores a new delegated responder certificate.
+    async fn insert_ocsp_responder(
+        &self,
+        responder: &OcspResponderRecord,
+        event: &NewAuditEvent,
+    ) -> Result<(), StoreError>;
+    /// The issuer's responder certificate that expires last.
+    async fn ocsp_responder(
+        &self,
+        tenant: TenantId,
+        issuer: IssuerId,
+    ) -> Result<Option<OcspResponderRecord>, StoreError>;
+
+    // ---- leader leases
+    /// Takes or renews the lease `name` for `holder` until `now + ttl`; `false` when another
+    /// holder's lease has not expired. Leases are system rows, not tenant data.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl: i64,
+    ) -> Result<bool, StoreError>;
 
     // ---- audit
     /// Appends events that record no other state change (denials, failures).

@@ -63,6 +63,10 @@ pub struct IssuerRecord {
     pub not_after: i64,
     /// Creation time.
     pub created_at: i64,
+    /// Number of CRL shards the issuer's certificates are spread over (fixed at creation).
+    pub crl_shards: u32,
+    /// Whether the issuer's OCSP responder answers and new certificates carry its URL.
+    pub ocsp_enabled: bool,
 }
 
 /// One version of a profile.
@@ -111,6 +115,11 @@ pub struct CertificateRecord {
     pub revoked_at: Option<i64>,
     /// Revocation reason.
     pub revocation_reason: Option<RevocationReason>,
+    /// When the key was known or suspected to be compromised
+    /// ([RFC 5280 §5.3.2](https://www.rfc-editor.org/rfc/rfc5280#section-5.3.2)).
+    pub invalidity_date: Option<i64>,
+    /// The issuer's CRL shard this certificate is listed in if revoked (bound at issuance).
+    pub crl_shard: u32,
     /// Profile name and version (`tls-server@1`).
     pub profile: String,
     /// Where the request came from (`api`).
@@ -190,4 +199,82 @@ pub struct AuditEvent {
     pub prev_hash: String,
     /// This event's hash.
     pub hash: String,
+}
+
+/// The state of one CRL shard (one partition of an issuer's CRL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlShardState {
+    /// Owning tenant.
+    pub tenant: TenantId,
+    /// The issuer whose CRL this is.
+    pub issuer: IssuerId,
+    /// Shard number, from 0.
+    pub shard: u32,
+    /// Bumped by every revocation into the shard.
+    pub revision: i64,
+    /// The revision the published CRL reflects.
+    pub published_revision: i64,
+    /// The published CRL's number (0 before the first publication).
+    pub crl_number: i64,
+    /// thisUpdate of the published CRL.
+    pub this_update: Option<i64>,
+    /// nextUpdate of the published CRL.
+    pub next_update: Option<i64>,
+    /// When the published CRL is to be regenerated even without new revocations.
+    pub refresh_at: Option<i64>,
+}
+
+/// A published CRL of one shard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlPublication {
+    /// The shard revision it reflects.
+    pub revision: i64,
+    /// CRL number (must exceed the stored one).
+    pub crl_number: i64,
+    /// thisUpdate.
+    pub this_update: i64,
+    /// nextUpdate.
+    pub next_update: i64,
+    /// When to regenerate it without new revocations.
+    pub refresh_at: i64,
+    /// The signed CRL (DER).
+    pub der: Vec<u8>,
+}
+
+/// A live revoked certificate as a CRL lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedEntry {
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// Revocation time.
+    pub revoked_at: i64,
+    /// Reason.
+    pub reason: Option<RevocationReason>,
+    /// Invalidity date.
+    pub invalidity_date: Option<i64>,
+}
+
+/// A delegated OCSP responder certificate with its key in custody.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OcspResponderRecord {
+    /// Identifier.
+    pub id: uuid::Uuid,
+    /// Owning tenant.
+    pub tenant: TenantId,
+    /// The CA it answers for (and that signed its certificate).
+    pub issuer: IssuerId,
+    /// The responder certificate (DER).
+    pub certificate_der: Vec<u8>,
+    /// Key backend (`sealed-v1`).
+    pub key_backend: String,
+    /// Key algorithm.
+    pub key_algorithm: KeyAlgorithm,
+    /// The backend's wrapped key; useless without the KEK.
+    pub key_wrapped: Vec<u8>,
+    /// notBefore.
+    pub not_before: i64,
+    /// notAfter.
+    pub not_after: i64,
+    /// Creation time.
+    pub created_at: i64,
 }

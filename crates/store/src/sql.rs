@@ -34,8 +34,9 @@ macro_rules! impl_sql_store {
         const _: () = {
             use ::sqlx::Row as _;
             use $crate::{
-                AuditEvent, CertificateFilter, CertificateRecord, IssuanceRecord, IssuerRecord, NewAuditEvent,
-                ProfileRecord, RevokeOutcome, StoreError, TenantRecord, TokenRecord,
+                AuditEvent, CertificateFilter, CertificateRecord, CrlPublication, CrlShardState, IssuanceRecord,
+                IssuerRecord, NewAuditEvent, OcspResponderRecord, ProfileRecord, RevokeOutcome, RevokedEntry,
+                StoreError, TenantRecord, TokenRecord,
             };
             use $crate::__sql::{decode, map_sqlx_error as be};
             use ::trustbox_types::{
@@ -46,9 +47,47 @@ macro_rules! impl_sql_store {
             type Conn = <$db as ::sqlx::Database>::Connection;
 
             const CERT_COLS: &str = "id, tenant_id, issuer_id, serial, fingerprint, common_name, sans, key_algorithm, \
-                not_before, not_after, status, revoked_at, revocation_reason, profile, source, der, created_at";
+                not_before, not_after, status, revoked_at, revocation_reason, profile, source, der, created_at, \
+                invalidity_date, crl_shard";
             const ISSUER_COLS: &str = "id, tenant_id, name, parent_id, certificate_der, common_name, key_backend, \
-                key_algorithm, key_wrapped, not_before, not_after, created_at";
+                key_algorithm, key_wrapped, not_before, not_after, created_at, crl_shards, ocsp_enabled";
+            const RESPONDER_COLS: &str = "id, tenant_id, issuer_id, certificate_der, key_backend, key_algorithm, \
+                key_wrapped, not_before, not_after, created_at";
+            const SHARD_COLS: &str = "tenant_id, issuer_id, shard, revision, published_revision, crl_number, \
+                this_update, next_update, refresh_at";
+
+            fn shard_number(v: i64) -> Result<u32, StoreError> {
+                u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("shard number {v}")))
+            }
+
+            fn shard_row(r: &Row) -> Result<CrlShardState, StoreError> {
+                Ok(CrlShardState {
+                    tenant: decode("tenant id", &r.try_get::<String, _>("tenant_id").map_err(be)?)?,
+                    issuer: decode("issuer id", &r.try_get::<String, _>("issuer_id").map_err(be)?)?,
+                    shard: shard_number(r.try_get("shard").map_err(be)?)?,
+                    revision: r.try_get("revision").map_err(be)?,
+                    published_revision: r.try_get("published_revision").map_err(be)?,
+                    crl_number: r.try_get("crl_number").map_err(be)?,
+                    this_update: r.try_get("this_update").map_err(be)?,
+                    next_update: r.try_get("next_update").map_err(be)?,
+                    refresh_at: r.try_get("refresh_at").map_err(be)?,
+                })
+            }
+
+            fn responder_row(r: &Row) -> Result<OcspResponderRecord, StoreError> {
+                Ok(OcspResponderRecord {
+                    id: decode("responder id", &r.try_get::<String, _>("id").map_err(be)?)?,
+                    tenant: decode("tenant id", &r.try_get::<String, _>("tenant_id").map_err(be)?)?,
+                    issuer: decode("issuer id", &r.try_get::<String, _>("issuer_id").map_err(be)?)?,
+                    certificate_der: r.try_get("certificate_der").map_err(be)?,
+                    key_backend: r.try_get("key_backend").map_err(be)?,
+                    key_algorithm: decode("key algorithm", &r.try_get::<String, _>("key_algorithm").map_err(be)?)?,
+                    key_wrapped: r.try_get("key_wrapped").map_err(be)?,
+                    not_before: r.try_get("not_before").map_err(be)?,
+                    not_after: r.try_get("not_after").map_err(be)?,
+                    created_at: r.try_get("created_at").map_err(be)?,
+                })
+            }
             const TOKEN_COLS: &str = "id, tenant_id, name, scopes, hash, created_at, revoked_at";
             const PROFILE_COLS: &str = "id, tenant_id, name, version, document, created_at";
             const AUDIT_COLS: &str = "seq, tenant_id, at_us, actor, action, resource, outcome, details, prev_hash, hash";
@@ -89,6 +128,8 @@ macro_rules! impl_sql_store {
                     not_before: r.try_get("not_before").map_err(be)?,
                     not_after: r.try_get("not_after").map_err(be)?,
                     created_at: r.try_get("created_at").map_err(be)?,
+                    crl_shards: shard_number(r.try_get("crl_shards").map_err(be)?)?,
+                    ocsp_enabled: r.try_get::<i64, _>("ocsp_enabled").map_err(be)? != 0,
                 })
             }
 
@@ -122,6 +163,8 @@ macro_rules! impl_sql_store {
                         .ok_or_else(|| StoreError::Corrupt(format!("status {status:?}")))?,
                     revoked_at: r.try_get("revoked_at").map_err(be)?,
                     revocation_reason: reason.map(|s| decode::<RevocationReason>("reason", &s)).transpose()?,
+                    invalidity_date: r.try_get("invalidity_date").map_err(be)?,
+                    crl_shard: shard_number(r.try_get("crl_shard").map_err(be)?)?,
                     profile: r.try_get("profile").map_err(be)?,
                     source: r.try_get("source").map_err(be)?,
                     der: r.try_get("der").map_err(be)?,
@@ -225,7 +268,8 @@ macro_rules! impl_sql_store {
                 for chunk in rows.chunks(CHUNK) {
                     let mut qb = ::sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO certificates (id, tenant_id, issuer_id, serial, fingerprint, common_name, sans, key_algorithm, \
-                         not_before, not_after, status, revoked_at, revocation_reason, profile, source, der, created_at) ",
+                         not_before, not_after, status, revoked_at, revocation_reason, profile, source, der, created_at, \
+                         invalidity_date, crl_shard) ",
                     );
                     qb.push_values(chunk, |mut b, r| {
                         b.push_bind(r.id.as_str())
@@ -244,7 +288,9 @@ macro_rules! impl_sql_store {
                             .push_bind(r.c.profile.as_str())
                             .push_bind(r.c.source.as_str())
                             .push_bind(r.c.der.as_slice())
-                            .push_bind(r.c.created_at);
+                            .push_bind(r.c.created_at)
+                            .push_bind(r.c.invalidity_date)
+                            .push_bind(i64::from(r.c.crl_shard));
                     });
                     qb.build().execute(&mut *tx).await.map_err(be)?;
                 }
@@ -266,6 +312,29 @@ macro_rules! impl_sql_store {
                         b.push_bind(*t).push_bind(*id).push_bind(v.as_str());
                     });
                     qb.build().execute(&mut *tx).await.map_err(be)?;
+                }
+                Ok(())
+            }
+
+            /// Creates the missing CRL shard rows `shards` of an issuer.
+            async fn insert_shards(
+                tx: &mut Conn,
+                tenant: TenantId,
+                issuer: IssuerId,
+                shards: std::ops::Range<u32>,
+            ) -> Result<(), StoreError> {
+                let (t, i) = (tenant.to_string(), issuer.to_string());
+                for shard in shards {
+                    ::sqlx::query(
+                        "INSERT INTO crl_shards (tenant_id, issuer_id, shard, revision, published_revision, crl_number) \
+                         VALUES ($1, $2, $3, 1, 0, 0) ON CONFLICT (issuer_id, shard) DO NOTHING",
+                    )
+                    .bind(&t)
+                    .bind(&i)
+                    .bind(i64::from(shard))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
                 }
                 Ok(())
             }
@@ -401,12 +470,17 @@ macro_rules! impl_sql_store {
                     tx.commit().await.map_err(be)
                 }
 
-                async fn insert_issuer(&self, i: &IssuerRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
+                async fn insert_issuer(
+                    &self,
+                    i: &IssuerRecord,
+                    ca_certificate: Option<&CertificateRecord>,
+                    event: &NewAuditEvent,
+                ) -> Result<(), StoreError> {
                     let mut tx = self.write.begin_with($begin).await.map_err(be)?;
                     ::sqlx::query(
                         "INSERT INTO issuers (id, tenant_id, name, parent_id, certificate_der, common_name, key_backend, \
-                         key_algorithm, key_wrapped, not_before, not_after, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                         key_algorithm, key_wrapped, not_before, not_after, created_at, crl_shards, ocsp_enabled) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                     )
                     .bind(i.id.to_string())
                     .bind(i.tenant.to_string())
@@ -420,9 +494,47 @@ macro_rules! impl_sql_store {
                     .bind(i.not_before)
                     .bind(i.not_after)
                     .bind(i.created_at)
+                    .bind(i64::from(i.crl_shards))
+                    .bind(i64::from(i.ocsp_enabled))
                     .execute(&mut *tx)
                     .await
                     .map_err(be)?;
+                    if let Some(c) = ca_certificate {
+                        insert_certificates(&mut *tx, &[c]).await?;
+                    }
+                    insert_shards(&mut *tx, i.tenant, i.id, 0..i.crl_shards).await?;
+                    chain(&mut *tx, &[event]).await?;
+                    tx.commit().await.map_err(be)
+                }
+
+                async fn issuer_public(&self, id: IssuerId) -> Result<Option<IssuerRecord>, StoreError> {
+                    ::sqlx::query(&format!("SELECT {ISSUER_COLS} FROM issuers WHERE id = $1"))
+                        .bind(id.to_string())
+                        .fetch_optional(&self.read)
+                        .await
+                        .map_err(be)?
+                        .map(|r| issuer_row(&r))
+                        .transpose()
+                }
+
+                async fn set_issuer_ocsp(
+                    &self,
+                    tenant: TenantId,
+                    id: IssuerId,
+                    enabled: bool,
+                    event: &NewAuditEvent,
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
+                    let done = ::sqlx::query("UPDATE issuers SET ocsp_enabled = $1 WHERE tenant_id = $2 AND id = $3")
+                        .bind(i64::from(enabled))
+                        .bind(tenant.to_string())
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(be)?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::NotFound);
+                    }
                     chain(&mut *tx, &[event]).await?;
                     tx.commit().await.map_err(be)
                 }
@@ -560,6 +672,7 @@ macro_rules! impl_sql_store {
                     id: CertificateId,
                     at: i64,
                     reason: RevocationReason,
+                    invalidity_date: Option<i64>,
                     event: &NewAuditEvent,
                 ) -> Result<RevokeOutcome, StoreError> {
                     let mut tx = self.write.begin_with($begin).await.map_err(be)?;
@@ -580,22 +693,241 @@ macro_rules! impl_sql_store {
                         return Ok(RevokeOutcome::AlreadyRevoked(cert));
                     }
                     ::sqlx::query(
-                        "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2 \
-                         WHERE tenant_id = $3 AND id = $4",
+                        "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2, \
+                         invalidity_date = $3 WHERE tenant_id = $4 AND id = $5",
                     )
                     .bind(at)
                     .bind(reason.as_str())
+                    .bind(invalidity_date)
                     .bind(&t)
                     .bind(&i)
                     .execute(&mut *tx)
                     .await
                     .map_err(be)?;
+                    // Mark the shard for regeneration: one row, whatever is already revoked.
+                    insert_shards(&mut *tx, tenant, cert.issuer, cert.crl_shard..cert.crl_shard + 1).await?;
+                    ::sqlx::query("UPDATE crl_shards SET revision = revision + 1 WHERE tenant_id = $1 AND issuer_id = $2 AND shard = $3")
+                        .bind(&t)
+                        .bind(cert.issuer.to_string())
+                        .bind(i64::from(cert.crl_shard))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(be)?;
                     chain(&mut *tx, &[event]).await?;
                     tx.commit().await.map_err(be)?;
                     cert.status = CertificateStatus::Revoked;
                     cert.revoked_at = Some(at);
                     cert.revocation_reason = Some(reason);
+                    cert.invalidity_date = invalidity_date;
                     Ok(RevokeOutcome::Revoked(cert))
+                }
+
+                async fn certificate_by_serial(
+                    &self,
+                    tenant: TenantId,
+                    issuer: IssuerId,
+                    serial: &str,
+                ) -> Result<Option<CertificateRecord>, StoreError> {
+                    ::sqlx::query(&format!(
+                        "SELECT {CERT_COLS} FROM certificates WHERE tenant_id = $1 AND issuer_id = $2 AND serial = $3"
+                    ))
+                    .bind(tenant.to_string())
+                    .bind(issuer.to_string())
+                    .bind(serial)
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(be)?
+                    .map(|r| cert_row(&r))
+                    .transpose()
+                }
+
+                async fn revoked_since(&self, tenant: TenantId, since: i64) -> Result<Vec<(IssuerId, String)>, StoreError> {
+                    ::sqlx::query(
+                        "SELECT issuer_id, serial FROM certificates WHERE tenant_id = $1 AND status = 'revoked' AND revoked_at >= $2",
+                    )
+                    .bind(tenant.to_string())
+                    .bind(since)
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(be)?
+                    .iter()
+                    .map(|r| {
+                        Ok((
+                            decode("issuer id", &r.try_get::<String, _>("issuer_id").map_err(be)?)?,
+                            r.try_get("serial").map_err(be)?,
+                        ))
+                    })
+                    .collect()
+                }
+
+                async fn ensure_crl_shards(&self, tenant: TenantId, issuer: IssuerId, count: u32) -> Result<(), StoreError> {
+                    let have: i64 = ::sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM crl_shards WHERE tenant_id = $1 AND issuer_id = $2",
+                    )
+                    .bind(tenant.to_string())
+                    .bind(issuer.to_string())
+                    .fetch_one(&self.read)
+                    .await
+                    .map_err(be)?;
+                    if have >= i64::from(count) {
+                        return Ok(());
+                    }
+                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
+                    insert_shards(&mut *tx, tenant, issuer, 0..count).await?;
+                    tx.commit().await.map_err(be)
+                }
+
+                async fn crl_shards_due(&self, tenant: TenantId, now: i64) -> Result<Vec<CrlShardState>, StoreError> {
+                    ::sqlx::query(&format!(
+                        "SELECT {SHARD_COLS} FROM crl_shards WHERE tenant_id = $1 AND \
+                         (revision > published_revision OR refresh_at IS NULL OR refresh_at <= $2) ORDER BY issuer_id, shard"
+                    ))
+                    .bind(tenant.to_string())
+                    .bind(now)
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(be)?
+                    .iter()
+                    .map(shard_row)
+                    .collect()
+                }
+
+                async fn crl_shard(&self, tenant: TenantId, issuer: IssuerId, shard: u32) -> Result<Option<CrlShardState>, StoreError> {
+                    ::sqlx::query(&format!(
+                        "SELECT {SHARD_COLS} FROM crl_shards WHERE tenant_id = $1 AND issuer_id = $2 AND shard = $3"
+                    ))
+                    .bind(tenant.to_string())
+                    .bind(issuer.to_string())
+                    .bind(i64::from(shard))
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(be)?
+                    .map(|r| shard_row(&r))
+                    .transpose()
+                }
+
+                async fn crl_der(&self, tenant: TenantId, issuer: IssuerId, shard: u32) -> Result<Option<Vec<u8>>, StoreError> {
+                    let der: Option<Option<Vec<u8>>> = ::sqlx::query_scalar(
+                        "SELECT der FROM crl_shards WHERE tenant_id = $1 AND issuer_id = $2 AND shard = $3",
+                    )
+                    .bind(tenant.to_string())
+                    .bind(issuer.to_string())
+                    .bind(i64::from(shard))
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(be)?;
+                    Ok(der.flatten())
+                }
+
+                async fn revoked_for_crl(
+                    &self,
+                    tenant: TenantId,
+                    issuer: IssuerId,
+                    shard: u32,
+                    now: i64,
+                ) -> Result<Vec<RevokedEntry>, StoreError> {
+                    use $crate::__sql::TryStreamExt as _;
+                    let q = ::sqlx::query(
+                        "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates \
+                         WHERE tenant_id = $1 AND issuer_id = $2 AND crl_shard = $3 AND status = 'revoked' AND not_after > $4",
+                    )
+                    .bind(tenant.to_string())
+                    .bind(issuer.to_string())
+                    .bind(i64::from(shard))
+                    .bind(now);
+                    let mut rows = q.fetch(&self.read);
+                    let mut out = Vec::new();
+                    while let Some(r) = rows.try_next().await.map_err(be)? {
+                        let reason: Option<String> = r.try_get("revocation_reason").map_err(be)?;
+                        out.push(RevokedEntry {
+                            serial: r.try_get("serial").map_err(be)?,
+                            revoked_at: r.try_get::<Option<i64>, _>("revoked_at").map_err(be)?.unwrap_or(0),
+                            reason: reason.map(|s| decode::<RevocationReason>("reason", &s)).transpose()?,
+                            invalidity_date: r.try_get("invalidity_date").map_err(be)?,
+                        });
+                    }
+                    Ok(out)
+                }
+
+                async fn publish_crl(
+                    &self,
+                    tenant: TenantId,
+                    issuer: IssuerId,
+                    shard: u32,
+                    crl: &CrlPublication,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
+                    let done = ::sqlx::query(
+                        "UPDATE crl_shards SET published_revision = $1, crl_number = $2, this_update = $3, next_update = $4, \
+                         refresh_at = $5, der = $6 WHERE tenant_id = $7 AND issuer_id = $8 AND shard = $9 AND crl_number < $2",
+                    )
+                    .bind(crl.revision)
+                    .bind(crl.crl_number)
+                    .bind(crl.this_update)
+                    .bind(crl.next_update)
+                    .bind(crl.refresh_at)
+                    .bind(crl.der.as_slice())
+                    .bind(tenant.to_string())
+                    .bind(issuer.to_string())
+                    .bind(i64::from(shard))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                    tx.commit().await.map_err(be)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn insert_ocsp_responder(&self, o: &OcspResponderRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
+                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
+                    ::sqlx::query(
+                        "INSERT INTO ocsp_responders (id, tenant_id, issuer_id, certificate_der, key_backend, key_algorithm, \
+                         key_wrapped, not_before, not_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(o.id.to_string())
+                    .bind(o.tenant.to_string())
+                    .bind(o.issuer.to_string())
+                    .bind(&o.certificate_der)
+                    .bind(&o.key_backend)
+                    .bind(o.key_algorithm.as_str())
+                    .bind(&o.key_wrapped)
+                    .bind(o.not_before)
+                    .bind(o.not_after)
+                    .bind(o.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                    chain(&mut *tx, &[event]).await?;
+                    tx.commit().await.map_err(be)
+                }
+
+                async fn ocsp_responder(&self, tenant: TenantId, issuer: IssuerId) -> Result<Option<OcspResponderRecord>, StoreError> {
+                    ::sqlx::query(&format!(
+                        "SELECT {RESPONDER_COLS} FROM ocsp_responders WHERE tenant_id = $1 AND issuer_id = $2 \
+                         ORDER BY not_after DESC LIMIT 1"
+                    ))
+                    .bind(tenant.to_string())
+                    .bind(issuer.to_string())
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(be)?
+                    .map(|r| responder_row(&r))
+                    .transpose()
+                }
+
+                async fn try_lease(&self, name: &str, holder: &str, now: i64, ttl: i64) -> Result<bool, StoreError> {
+                    let done = ::sqlx::query(
+                        "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                         WHERE leases.holder = excluded.holder OR leases.expires_at < $4",
+                    )
+                    .bind(name)
+                    .bind(holder)
+                    .bind(now + ttl)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await
+                    .map_err(be)?;
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn append_audit(&self, events: &[NewAuditEvent]) -> Result<(), StoreError> {

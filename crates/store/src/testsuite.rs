@@ -45,6 +45,8 @@ fn issuer_record(tenant: TenantId, name: &str) -> IssuerRecord {
         not_before: 0,
         not_after: 2_000_000_000,
         created_at: 1,
+        crl_shards: 2,
+        ocsp_enabled: true,
     }
 }
 
@@ -71,6 +73,8 @@ fn cert(
             status: CertificateStatus::Valid,
             revoked_at: None,
             revocation_reason: None,
+            invalidity_date: None,
+            crl_shard: 1,
             profile: "tls-server@1".into(),
             source: "api".into(),
             der: vec![0x30, 0x00],
@@ -101,6 +105,8 @@ pub async fn run_all(store: &dyn Store) {
     issuers_and_profiles(store).await;
     certificates(store).await;
     revocation(store).await;
+    crl_shards(store).await;
+    ocsp_responders_and_leases(store).await;
     audit_chain(store).await;
     store.migrate().await.expect("migrations are idempotent");
 }
@@ -187,7 +193,7 @@ async fn issuers_and_profiles(store: &dyn Store) {
     let b = tenant(store, "iss-b").await;
     let i = issuer_record(a, "root");
     store
-        .insert_issuer(&i, &event(a, "issuer.create"))
+        .insert_issuer(&i, None, &event(a, "issuer.create"))
         .await
         .expect("insert");
     assert_eq!(store.issuer(a, i.id).await.expect("get"), Some(i.clone()));
@@ -200,7 +206,7 @@ async fn issuers_and_profiles(store: &dyn Store) {
         "cross-tenant read is empty"
     );
     let e = store
-        .insert_issuer(&issuer_record(a, "root"), &event(a, "issuer.create"))
+        .insert_issuer(&issuer_record(a, "root"), None, &event(a, "issuer.create"))
         .await
         .expect_err("dup");
     assert!(matches!(e, StoreError::Conflict(_)));
@@ -232,11 +238,11 @@ async fn certificates(store: &dyn Store) {
     let i1 = issuer_record(a, "one");
     let i2 = issuer_record(a, "two");
     store
-        .insert_issuer(&i1, &event(a, "issuer.create"))
+        .insert_issuer(&i1, None, &event(a, "issuer.create"))
         .await
         .expect("insert");
     store
-        .insert_issuer(&i2, &event(a, "issuer.create"))
+        .insert_issuer(&i2, None, &event(a, "issuer.create"))
         .await
         .expect("insert");
     let batch: Vec<IssuanceRecord> = (0..10)
@@ -369,7 +375,7 @@ async fn revocation(store: &dyn Store) {
     let b = tenant(store, "rev-b").await;
     let i = issuer_record(a, "ca");
     store
-        .insert_issuer(&i, &event(a, "issuer.create"))
+        .insert_issuer(&i, None, &event(a, "issuer.create"))
         .await
         .expect("insert");
     let rec = cert(a, i.id, "0102", &["dns:r.example.com"], 5000);
@@ -384,6 +390,7 @@ async fn revocation(store: &dyn Store) {
             id,
             7,
             RevocationReason::KeyCompromise,
+            None,
             &event(b, "certificate.revoke"),
         )
         .await
@@ -395,6 +402,7 @@ async fn revocation(store: &dyn Store) {
             id,
             7,
             RevocationReason::KeyCompromise,
+            Some(6),
             &event(a, "certificate.revoke"),
         )
         .await
@@ -416,6 +424,7 @@ async fn revocation(store: &dyn Store) {
             id,
             8,
             RevocationReason::Superseded,
+            None,
             &event(a, "certificate.revoke"),
         )
         .await
@@ -433,6 +442,242 @@ async fn revocation(store: &dyn Store) {
         .await
         .expect("list");
     assert_eq!(listed.len(), 1);
+}
+
+async fn crl_shards(store: &dyn Store) {
+    let a = tenant(store, "crl-a").await;
+    let b = tenant(store, "crl-b").await;
+    let i = issuer_record(a, "ca");
+    store
+        .insert_issuer(&i, None, &event(a, "issuer.create"))
+        .await
+        .expect("insert");
+    // Shard rows exist from creation, unpublished, so both are due.
+    let due = store.crl_shards_due(a, 100).await.expect("due");
+    assert_eq!(due.iter().map(|d| d.shard).collect::<Vec<_>>(), vec![0, 1]);
+    assert!(store.crl_shards_due(b, 100).await.expect("due").is_empty());
+    assert_eq!(store.crl_der(a, i.id, 0).await.expect("der"), None);
+    // Live revoked entries of shard 1 only; expired ones are dropped.
+    let live = cert(a, i.id, "0a", &[], 5000);
+    let expired = cert(a, i.id, "0b", &[], 50);
+    let valid = cert(a, i.id, "0c", &[], 5000);
+    let mut other_shard = cert(a, i.id, "0d", &[], 5000);
+    other_shard.certificate.crl_shard = 0;
+    store
+        .commit_issuances(&[
+            live.clone(),
+            expired.clone(),
+            valid.clone(),
+            other_shard.clone(),
+        ])
+        .await
+        .expect("commit");
+    for (rec, reason) in [
+        (&live, RevocationReason::KeyCompromise),
+        (&expired, RevocationReason::Superseded),
+        (&other_shard, RevocationReason::Unspecified),
+    ] {
+        store
+            .revoke_certificate(
+                a,
+                rec.certificate.id,
+                40,
+                reason,
+                None,
+                &event(a, "certificate.revoke"),
+            )
+            .await
+            .expect("revoke");
+    }
+    let entries = store
+        .revoked_for_crl(a, i.id, 1, 100)
+        .await
+        .expect("entries");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].serial, "0a");
+    assert_eq!(entries[0].reason, Some(RevocationReason::KeyCompromise));
+    assert!(store
+        .revoked_for_crl(b, i.id, 1, 100)
+        .await
+        .expect("entries")
+        .is_empty());
+    let mut since = store.revoked_since(a, 40).await.expect("since");
+    since.sort();
+    assert_eq!(since.len(), 3);
+    assert!(store.revoked_since(a, 41).await.expect("since").is_empty());
+    assert!(store.revoked_since(b, 0).await.expect("since").is_empty());
+    let found = store
+        .certificate_by_serial(a, i.id, "0a")
+        .await
+        .expect("by serial")
+        .expect("found");
+    assert_eq!(found.id, live.certificate.id);
+    assert!(store
+        .certificate_by_serial(b, i.id, "0a")
+        .await
+        .expect("by serial")
+        .is_none());
+    // Publishing: numbers only grow; revision recorded; a newer revocation makes it due again.
+    let state = store
+        .crl_shard(a, i.id, 1)
+        .await
+        .expect("shard")
+        .expect("exists");
+    assert!(state.revision > state.published_revision);
+    let publication = CrlPublication {
+        revision: state.revision,
+        crl_number: 1,
+        this_update: 100,
+        next_update: 200,
+        refresh_at: 150,
+        der: vec![0x30, 0x01, 0x00],
+    };
+    assert!(store
+        .publish_crl(a, i.id, 1, &publication)
+        .await
+        .expect("publish"));
+    assert!(!store
+        .publish_crl(a, i.id, 1, &publication)
+        .await
+        .expect("stale number refused"));
+    assert!(!store
+        .publish_crl(
+            b,
+            i.id,
+            1,
+            &CrlPublication {
+                crl_number: 9,
+                ..publication.clone()
+            }
+        )
+        .await
+        .expect("cross-tenant publish does nothing"));
+    assert_eq!(
+        store.crl_der(a, i.id, 1).await.expect("der"),
+        Some(vec![0x30, 0x01, 0x00])
+    );
+    let due: Vec<u32> = store
+        .crl_shards_due(a, 120)
+        .await
+        .expect("due")
+        .iter()
+        .filter(|d| d.issuer == i.id)
+        .map(|d| d.shard)
+        .collect();
+    assert_eq!(due, vec![0], "shard 1 is fresh until its refresh time");
+    assert_eq!(
+        store
+            .crl_shards_due(a, 150)
+            .await
+            .expect("due")
+            .iter()
+            .filter(|d| d.issuer == i.id)
+            .count(),
+        2
+    );
+    store
+        .revoke_certificate(
+            a,
+            valid.certificate.id,
+            121,
+            RevocationReason::Superseded,
+            None,
+            &event(a, "certificate.revoke"),
+        )
+        .await
+        .expect("revoke");
+    assert!(store
+        .crl_shards_due(a, 120)
+        .await
+        .expect("due")
+        .iter()
+        .any(|d| d.issuer == i.id && d.shard == 1));
+    // ensure_crl_shards is idempotent and creates only what is missing.
+    store.ensure_crl_shards(a, i.id, 3).await.expect("ensure");
+    store.ensure_crl_shards(a, i.id, 3).await.expect("ensure");
+    assert!(store.crl_shard(a, i.id, 2).await.expect("shard").is_some());
+    assert!(store.crl_shard(b, i.id, 2).await.expect("shard").is_none());
+    // Public lookup finds the issuer (and so its tenant) by id alone.
+    let public = store
+        .issuer_public(i.id)
+        .await
+        .expect("public")
+        .expect("found");
+    assert_eq!((public.tenant, public.crl_shards), (a, 2));
+    store
+        .set_issuer_ocsp(a, i.id, false, &event(a, "issuer.update"))
+        .await
+        .expect("disable ocsp");
+    assert!(
+        !store
+            .issuer(a, i.id)
+            .await
+            .expect("issuer")
+            .expect("found")
+            .ocsp_enabled
+    );
+    assert!(matches!(
+        store
+            .set_issuer_ocsp(b, i.id, true, &event(b, "issuer.update"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    verify_chain(store, a).await.expect("chain intact");
+}
+
+async fn ocsp_responders_and_leases(store: &dyn Store) {
+    let a = tenant(store, "ocsp-a").await;
+    let b = tenant(store, "ocsp-b").await;
+    let i = issuer_record(a, "ca");
+    store
+        .insert_issuer(&i, None, &event(a, "issuer.create"))
+        .await
+        .expect("insert");
+    let responder = |not_after: i64| OcspResponderRecord {
+        id: uuid::Uuid::new_v4(),
+        tenant: a,
+        issuer: i.id,
+        certificate_der: vec![0x30, 0x00],
+        key_backend: "sealed-v1".into(),
+        key_algorithm: KeyAlgorithm::EcdsaP256,
+        key_wrapped: vec![9],
+        not_before: 0,
+        not_after,
+        created_at: 1,
+    };
+    assert!(store.ocsp_responder(a, i.id).await.expect("none").is_none());
+    let old = responder(100);
+    let new = responder(200);
+    for r in [&new, &old] {
+        store
+            .insert_ocsp_responder(r, &event(a, "ocsp.responder.issue"))
+            .await
+            .expect("insert");
+    }
+    let current = store
+        .ocsp_responder(a, i.id)
+        .await
+        .expect("current")
+        .expect("found");
+    assert_eq!(current.id, new.id, "the one that expires last");
+    assert!(store
+        .ocsp_responder(b, i.id)
+        .await
+        .expect("other")
+        .is_none());
+    // Leases: one holder at a time until expiry; the holder renews.
+    let name = format!("test-lease-{}", uuid::Uuid::new_v4());
+    assert!(store.try_lease(&name, "r1", 1000, 10).await.expect("take"));
+    assert!(!store.try_lease(&name, "r2", 1005, 10).await.expect("held"));
+    assert!(store.try_lease(&name, "r1", 1005, 10).await.expect("renew"));
+    assert!(!store
+        .try_lease(&name, "r2", 1014, 10)
+        .await
+        .expect("renewed"));
+    assert!(store
+        .try_lease(&name, "r2", 1016, 10)
+        .await
+        .expect("expired"));
 }
 
 async fn audit_chain(store: &dyn Store) {

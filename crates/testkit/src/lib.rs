@@ -35,6 +35,8 @@ pub struct TestServer {
     pub server: Option<RunningServer>,
     /// `https://127.0.0.1:PORT`.
     pub url: String,
+    /// `http://127.0.0.1:PORT` of the relying-party listener (CRLs, OCSP, CA certificates).
+    pub http_url: Option<String>,
     /// The root CA, PEM.
     pub root_pem: Vec<u8>,
     /// The bootstrap admin token.
@@ -50,6 +52,7 @@ impl TestServer {
         let config = ServerConfig {
             data_dir: dir.path().join("data"),
             listen: "127.0.0.1:0".parse()?,
+            http_listen: Some("127.0.0.1:0".parse()?),
             database: match engine {
                 Engine::Sqlite => None,
                 Engine::Postgres(url) => Some(url.clone()),
@@ -67,6 +70,7 @@ impl TestServer {
         )
         .await??;
         let url = format!("https://{}", server.addr);
+        let http_url = server.http_addr.map(|a| format!("http://{a}"));
         let root_pem = std::fs::read(&server.paths.root_pem)?;
         let admin_token = server
             .admin_token
@@ -76,6 +80,7 @@ impl TestServer {
             dir,
             server: Some(server),
             url,
+            http_url,
             root_pem,
             admin_token,
             config,

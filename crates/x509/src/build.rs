@@ -70,7 +70,13 @@ pub struct CaCertificate {
 
 /// A custody signer seen through rcgen's signing interface.
 #[derive(Clone, Debug)]
-struct CustodyKey(Arc<dyn Signer>);
+pub(crate) struct CustodyKey(Arc<dyn Signer>);
+
+impl CustodyKey {
+    pub(crate) fn new(signer: Arc<dyn Signer>) -> Self {
+        Self(signer)
+    }
+}
 
 fn rcgen_algorithm(alg: KeyAlgorithm) -> &'static SignatureAlgorithm {
     match alg {
@@ -119,6 +125,7 @@ pub struct IssuingCa {
     cert_der: Vec<u8>,
     subject_raw: Vec<u8>,
     ski: Vec<u8>,
+    serial: Serial,
     not_after: OffsetDateTime,
     key_algorithm: KeyAlgorithm,
 }
@@ -132,7 +139,7 @@ impl std::fmt::Debug for IssuingCa {
     }
 }
 
-fn build_err(e: impl std::fmt::Display) -> X509Error {
+pub(crate) fn build_err(e: impl std::fmt::Display) -> X509Error {
     X509Error::Build(e.to_string())
 }
 
@@ -179,7 +186,7 @@ impl IssuingCa {
     /// Loads a CA from its certificate and the signer holding its key; fails if the two
     /// do not belong together.
     pub fn from_certificate(cert_der: Vec<u8>, signer: Arc<dyn Signer>) -> Result<Self, X509Error> {
-        let (subject_raw, ski, not_after) = {
+        let (subject_raw, ski, serial, not_after) = {
             let (_, cert) = X509Certificate::from_der(&cert_der).map_err(build_err)?;
             if cert.public_key().raw != signer.public_key_spki() {
                 return Err(X509Error::Build(
@@ -198,9 +205,12 @@ impl IssuingCa {
                 .ok_or_else(|| {
                     X509Error::Build("CA certificate has no subjectKeyIdentifier".into())
                 })?;
+            let serial = Serial::from_be_bytes(cert.raw_serial())
+                .map_err(|e| X509Error::Build(format!("CA certificate serial: {e}")))?;
             (
                 cert.subject().as_raw().to_vec(),
                 ski,
+                serial,
                 cert.validity().not_after.to_datetime(),
             )
         };
@@ -212,6 +222,7 @@ impl IssuingCa {
             cert_der,
             subject_raw,
             ski,
+            serial,
             not_after,
             key_algorithm,
         })
@@ -220,6 +231,17 @@ impl IssuingCa {
     /// The CA's certificate (DER).
     pub fn certificate_der(&self) -> &[u8] {
         &self.cert_der
+    }
+
+    /// The serial of a certificate (DER), if it parses.
+    pub fn serial_of(der: &[u8]) -> Option<Serial> {
+        let (_, cert) = X509Certificate::from_der(der).ok()?;
+        Serial::from_be_bytes(cert.raw_serial()).ok()
+    }
+
+    /// The CA certificate's serial.
+    pub fn serial(&self) -> &Serial {
+        &self.serial
     }
 
     /// The CA's notAfter; nothing it signs outlives it.
@@ -232,6 +254,15 @@ impl IssuingCa {
         self.key_algorithm
     }
 
+    /// The CA's raw public key (the subjectPublicKey bits), as OCSP key hashes use it.
+    pub fn public_key_raw(&self) -> &[u8] {
+        self.issuer.key().0.public_key_raw()
+    }
+
+    pub(crate) fn issuer(&self) -> &Issuer<'static, CustodyKey> {
+        &self.issuer
+    }
+
     /// The raw DER of the CA's subject name (the issuer name of what it signs).
     pub fn subject_raw(&self) -> &[u8] {
         &self.subject_raw
@@ -242,11 +273,13 @@ impl IssuingCa {
         &self.ski
     }
 
-    /// Signs a subordinate CA certificate for the key held by `subject`.
+    /// Signs a subordinate CA certificate for the key held by `subject`, carrying this
+    /// CA's revocation URLs (`urls`) so relying parties can check it.
     pub fn issue_intermediate(
         &self,
         p: &CaParams,
         subject: Arc<dyn Signer>,
+        urls: &UrlSet,
     ) -> Result<IssuingCa, X509Error> {
         if !subject.algorithm().allowed_for_ca() {
             return Err(X509Error::Build(format!(
@@ -258,6 +291,7 @@ impl IssuingCa {
         p.not_after = p.not_after.min(self.not_after);
         let mut params = ca_params(&p, &Serial::random());
         params.use_authority_key_identifier_extension = true;
+        stamp_urls(&mut params, urls);
         let cert = params
             .signed_by(&CustodyKey(subject.clone()), &self.issuer)
             .map_err(build_err)?;
@@ -313,14 +347,7 @@ impl IssuingCa {
             .collect();
         params.use_authority_key_identifier_extension = true;
         params.key_identifier_method = KeyIdMethod::Sha256;
-        if let Some(crl) = &urls.crl {
-            params.crl_distribution_points = vec![CrlDistributionPoint {
-                uris: vec![crl.clone()],
-            }];
-        }
-        if let Some(aia) = authority_info_access(urls) {
-            params.custom_extensions.push(aia);
-        }
+        stamp_urls(&mut params, urls);
         let subject = SubjectKey {
             raw: &csr.public_key_raw,
             alg: rcgen_algorithm(csr.key_algorithm),
@@ -329,6 +356,18 @@ impl IssuingCa {
             .signed_by(&subject, &self.issuer)
             .map_err(build_err)?;
         Ok(cert.der().to_vec())
+    }
+}
+
+/// Adds the CRL distribution point and AIA extensions `urls` asks for.
+fn stamp_urls(params: &mut CertificateParams, urls: &UrlSet) {
+    if let Some(crl) = &urls.crl {
+        params.crl_distribution_points = vec![CrlDistributionPoint {
+            uris: vec![crl.clone()],
+        }];
+    }
+    if let Some(aia) = authority_info_access(urls) {
+        params.custom_extensions.push(aia);
     }
 }
 
@@ -431,6 +470,7 @@ pub(crate) mod tests {
                     not_after: now + time::Duration::days(20000),
                 },
                 int_key,
+                &UrlSet::default(),
             )
             .expect("intermediate");
         TestPki {

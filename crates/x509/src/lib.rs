@@ -5,6 +5,7 @@
 //! never performs I/O.
 
 mod build;
+mod crl;
 mod csr;
 mod lint;
 mod names;
@@ -12,6 +13,7 @@ pub mod pem;
 mod profile;
 
 pub use build::{CaCertificate, CaParams, IssuingCa, LeafPlan, UrlSet};
+pub use crl::{CrlEntry, CrlSpec};
 pub use csr::{parse_csr, ParsedCsr};
 pub use lint::lint_leaf;
 pub use names::{DnsName, SubjectAltName};

@@ -29,6 +29,18 @@ pub(crate) struct NewIssuerBody {
     validity_days: Option<u32>,
     /// pathLenConstraint (default 0 for intermediates, unconstrained for roots).
     path_len: Option<u8>,
+    /// CRL shards its certificates are spread over (default: the server's `crl_shards`).
+    crl_shards: Option<u32>,
+    /// Whether its OCSP responder answers and certificates carry its URL (default true).
+    ocsp_enabled: Option<bool>,
+}
+
+/// `PATCH /api/v1/issuers/{id}` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IssuerPatchBody {
+    /// Turn the issuer's OCSP responder on or off.
+    ocsp_enabled: bool,
 }
 
 /// An issuer as shown by the API.
@@ -92,10 +104,48 @@ pub(crate) async fn create_issuer(
                 key_algorithm,
                 validity_days: b.validity_days.unwrap_or(1825),
                 path_len: b.path_len.or(if is_root { None } else { Some(0) }),
+                crl_shards: b.crl_shards,
+                ocsp_enabled: b.ocsp_enabled,
             },
         )
         .await?;
     Ok(json(StatusCode::CREATED, &view))
+}
+
+/// Change an issuer's revocation settings (today: OCSP on or off).
+#[utoipa::path(patch, path = "/api/v1/issuers/{id}", tag = "issuers", request_body = IssuerPatchBody,
+    responses((status = 200, body = IssuerBody)), security(("bearer" = [])))]
+pub(crate) async fn update_issuer(
+    State(app): State<App>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<IssuerPatchBody>,
+) -> Result<Response, ApiError> {
+    let id: IssuerId = id.parse().map_err(|_| ApiError::not_found("issuer"))?;
+    Ok(json(
+        StatusCode::OK,
+        &app.authority
+            .set_issuer_ocsp(&p, id, b.ocsp_enabled)
+            .await?,
+    ))
+}
+
+/// Revoke an intermediate CA: its parent's CRL and OCSP list it, and it signs nothing more.
+#[utoipa::path(post, path = "/api/v1/issuers/{id}/revoke", tag = "issuers", request_body = super::certificates::RevokeBody,
+    responses((status = 200, body = super::certificates::CertificateView)), security(("bearer" = [])))]
+pub(crate) async fn revoke_issuer(
+    State(app): State<App>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<super::certificates::RevokeBody>,
+) -> Result<Response, ApiError> {
+    let id: IssuerId = id.parse().map_err(|_| ApiError::not_found("issuer"))?;
+    let (reason, invalidity_date) = b.parse()?;
+    let rec = app
+        .authority
+        .revoke_issuer(&p, id, reason, invalidity_date)
+        .await?;
+    Ok(json(StatusCode::OK, &super::certificates::view(&rec, None)))
 }
 
 /// Profiles of the tenant (its own and the built-ins it has not replaced).

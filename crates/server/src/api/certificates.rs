@@ -74,6 +74,11 @@ pub(crate) struct CertificateView {
     revoked_at: Option<String>,
     /// RFC 5280 reason name.
     revocation_reason: Option<String>,
+    /// Invalidity date, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invalidity_date: Option<String>,
+    /// The issuer's CRL shard that lists it once revoked.
+    crl_shard: u32,
     /// Profile name and version.
     profile: String,
     /// Source protocol.
@@ -120,7 +125,46 @@ pub(crate) struct ListParams {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RevokeBody {
     /// RFC 5280 reason name (`keyCompromise`, `superseded`, ...); default `unspecified`.
-    reason: Option<String>,
+    pub(crate) reason: Option<String>,
+    /// When the key was known or suspected to be compromised (RFC 3339; not in the future).
+    pub(crate) invalidity_date: Option<String>,
+}
+
+impl RevokeBody {
+    /// The reason and invalidity date, checked.
+    pub(crate) fn parse(&self) -> Result<(RevocationReason, Option<i64>), ApiError> {
+        let reason = match self.reason.as_deref() {
+            None => RevocationReason::Unspecified,
+            Some(r) => r
+                .parse()
+                .map_err(|e: trustbox_types::ParseRevocationReasonError| {
+                    ApiError::new(StatusCode::BAD_REQUEST, "invalid-reason", e.to_string())
+                })?,
+        };
+        if reason == RevocationReason::RemoveFromCrl {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-reason",
+                "removeFromCRL is only meaningful in delta CRLs",
+            ));
+        }
+        let invalidity_date = self
+            .invalidity_date
+            .as_deref()
+            .map(|t| {
+                OffsetDateTime::parse(t, &Rfc3339)
+                    .map(|t| t.unix_timestamp())
+                    .map_err(|_| {
+                        ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            "invalid-invalidity-date",
+                            format!("invalidity_date {t:?} is not an RFC 3339 time"),
+                        )
+                    })
+            })
+            .transpose()?;
+        Ok((reason, invalidity_date))
+    }
 }
 
 pub(crate) fn rfc3339(t: i64) -> String {
@@ -130,7 +174,7 @@ pub(crate) fn rfc3339(t: i64) -> String {
         .unwrap_or_default()
 }
 
-fn view(r: &CertificateRecord, full: Option<&IssuedCertificate>) -> CertificateView {
+pub(crate) fn view(r: &CertificateRecord, full: Option<&IssuedCertificate>) -> CertificateView {
     CertificateView {
         id: r.id.to_string(),
         serial: r.serial.clone(),
@@ -144,6 +188,8 @@ fn view(r: &CertificateRecord, full: Option<&IssuedCertificate>) -> CertificateV
         expired: r.not_after < OffsetDateTime::now_utc().unix_timestamp(),
         revoked_at: r.revoked_at.map(rfc3339),
         revocation_reason: r.revocation_reason.map(|x| x.as_str().to_owned()),
+        invalidity_date: r.invalidity_date.map(rfc3339),
+        crl_shard: r.crl_shard,
         profile: r.profile.clone(),
         source: r.source.clone(),
         fingerprint: r.fingerprint.clone(),
@@ -278,24 +324,10 @@ pub(crate) async fn revoke_certificate(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Response, ApiError> {
-    let reason = match body.reason.as_deref() {
-        None => RevocationReason::Unspecified,
-        Some(r) => r
-            .parse()
-            .map_err(|e: trustbox_types::ParseRevocationReasonError| {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid-reason", e.to_string())
-            })?,
-    };
-    if reason == RevocationReason::RemoveFromCrl {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-reason",
-            "removeFromCRL is only meaningful in delta CRLs",
-        ));
-    }
+    let (reason, invalidity_date) = body.parse()?;
     let rec = app
         .authority
-        .revoke(&principal, parse_id(&id)?, reason)
+        .revoke(&principal, parse_id(&id)?, reason, invalidity_date)
         .await?;
     Ok(json(StatusCode::OK, &view(&rec, None)))
 }

@@ -1,0 +1,445 @@
+//! Revocation publishing: CRL shards, issuer revocation, and what relying parties fetch.
+//!
+//! A revocation on the API path touches one certificate row and one shard row
+//! ([`trustbox_store::Store::revoke_certificate`]); it never builds a CRL. CRLs are built by
+//! [`Authority::publish_due_crls`], which the background worker runs on the leader replica
+//! only, after a short pause that gathers a burst of revocations into one regeneration.
+
+use crate::error::{AuthorityError, ErrorKind};
+use crate::Authority;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use tokio::sync::{watch, Notify};
+use trustbox_store::{CertificateRecord, CrlPublication, CrlShardState};
+use trustbox_types::{IssuerId, Principal, RevocationReason, Scope, Serial, TenantId};
+use trustbox_x509::{CrlEntry, CrlSpec};
+
+/// How long a served CRL is trusted before the store is asked whether a newer one exists.
+const CRL_RECHECK: Duration = Duration::from_secs(1);
+/// How long a public issuer lookup (issuer id -> tenant) is cached.
+const PUBLIC_ISSUER_TTL: Duration = Duration::from_secs(10);
+/// The leader lease of the revocation worker, and how long it lasts without renewal.
+const LEASE: &str = "revocation-publisher";
+const LEASE_TTL_S: i64 = 10;
+/// Worker tick, and the pause after a revocation that gathers a burst into one CRL.
+const TICK: Duration = Duration::from_secs(1);
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// The shard a certificate with `serial` belongs to among `shards`: a function of the
+/// (random) serial, stored at issuance so it never moves.
+pub(crate) fn shard_of(serial: &Serial, shards: u32) -> u32 {
+    if shards <= 1 {
+        return 0;
+    }
+    let b = serial.as_bytes();
+    let mut x = [0u8; 4];
+    let take = b.len().min(4);
+    x[4 - take..].copy_from_slice(&b[b.len() - take..]);
+    u32::from_be_bytes(x) % shards
+}
+
+/// A CRL as relying parties receive it.
+#[derive(Clone, Debug)]
+pub struct PublishedCrl {
+    /// The signed CRL (DER).
+    pub der: Bytes,
+    /// Its cRLNumber.
+    pub crl_number: i64,
+    /// thisUpdate, Unix seconds.
+    pub this_update: i64,
+    /// nextUpdate, Unix seconds.
+    pub next_update: i64,
+}
+
+/// An issuer's certificate as the AIA caIssuers URL serves it.
+#[derive(Clone, Debug)]
+pub struct PublicCaCertificate {
+    /// The CA certificate (DER).
+    pub der: Bytes,
+    /// Its notBefore, Unix seconds (for Last-Modified).
+    pub not_before: i64,
+}
+
+/// What public endpoints know of an issuer.
+#[derive(Clone, Debug)]
+pub(crate) struct PublicIssuer {
+    pub(crate) tenant: TenantId,
+    pub(crate) crl_shards: u32,
+    pub(crate) ocsp_enabled: bool,
+    pub(crate) certificate: PublicCaCertificate,
+    loaded: Instant,
+}
+
+/// A CRL being served and when the store was last asked for a newer one.
+type ServedCrl = (Arc<PublishedCrl>, Instant);
+
+/// In-memory state of revocation publishing.
+#[derive(Debug, Default)]
+pub(crate) struct RevocationState {
+    /// Woken by every revocation on this replica.
+    pub(crate) revoked: Notify,
+    crls: RwLock<HashMap<(IssuerId, u32), ServedCrl>>,
+    issuers: RwLock<HashMap<IssuerId, PublicIssuer>>,
+}
+
+impl Authority {
+    /// Called after a revocation committed: wakes the CRL publisher and drops the cached
+    /// OCSP responses of the certificate.
+    pub(crate) fn after_revocation(&self, cert: &CertificateRecord) {
+        self.revocation.revoked.notify_one();
+        if let Ok(serial) = cert.serial.parse::<Serial>() {
+            self.forget_ocsp_responses(cert.issuer, &serial);
+        }
+    }
+
+    /// The issuer `id` as public endpoints see it (cached briefly); `None` if no tenant has it.
+    pub(crate) async fn public_issuer(
+        &self,
+        id: IssuerId,
+    ) -> Result<Option<PublicIssuer>, AuthorityError> {
+        if let Some(p) = self
+            .revocation
+            .issuers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+        {
+            if p.loaded.elapsed() < PUBLIC_ISSUER_TTL {
+                return Ok(Some(p.clone()));
+            }
+        }
+        let Some(rec) = self.store.issuer_public(id).await? else {
+            return Ok(None);
+        };
+        let p = PublicIssuer {
+            tenant: rec.tenant,
+            crl_shards: rec.crl_shards.max(1),
+            ocsp_enabled: rec.ocsp_enabled,
+            certificate: PublicCaCertificate {
+                der: Bytes::from(rec.certificate_der),
+                not_before: rec.not_before,
+            },
+            loaded: Instant::now(),
+        };
+        self.revocation
+            .issuers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, p.clone());
+        Ok(Some(p))
+    }
+
+    /// The issuer's certificate, for its AIA caIssuers URL. No credentials: it is public.
+    pub async fn ca_certificate(
+        &self,
+        issuer: IssuerId,
+    ) -> Result<PublicCaCertificate, AuthorityError> {
+        Ok(self
+            .public_issuer(issuer)
+            .await?
+            .ok_or_else(|| AuthorityError::not_found("issuer"))?
+            .certificate)
+    }
+
+    /// The published CRL of `shard` of `issuer`. No credentials: it is public. Never built
+    /// here: before the first publication the answer is `Unavailable` (retry shortly).
+    pub async fn crl(
+        &self,
+        issuer: IssuerId,
+        shard: u32,
+    ) -> Result<Arc<PublishedCrl>, AuthorityError> {
+        let public = self
+            .public_issuer(issuer)
+            .await?
+            .ok_or_else(|| AuthorityError::not_found("issuer"))?;
+        if shard >= public.crl_shards {
+            return Err(AuthorityError::new(
+                ErrorKind::NotFound,
+                "unknown-shard",
+                format!(
+                    "issuer {issuer} has {} CRL shard(s), numbered from 0",
+                    public.crl_shards
+                ),
+            ));
+        }
+        let cached = self
+            .revocation
+            .crls
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(issuer, shard))
+            .cloned();
+        if let Some((crl, checked)) = &cached {
+            if checked.elapsed() < CRL_RECHECK {
+                return Ok(crl.clone());
+            }
+        }
+        let state = self
+            .store
+            .crl_shard(public.tenant, issuer, shard)
+            .await?
+            .ok_or_else(not_published)?;
+        let crl = match cached {
+            Some((crl, _)) if crl.crl_number == state.crl_number => crl,
+            _ => {
+                let der = self
+                    .store
+                    .crl_der(public.tenant, issuer, shard)
+                    .await?
+                    .ok_or_else(not_published)?;
+                Arc::new(PublishedCrl {
+                    der: Bytes::from(der),
+                    crl_number: state.crl_number,
+                    this_update: state.this_update.unwrap_or_default(),
+                    next_update: state.next_update.unwrap_or_default(),
+                })
+            }
+        };
+        self.revocation
+            .crls
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((issuer, shard), (crl.clone(), Instant::now()));
+        Ok(crl)
+    }
+
+    /// Builds and stores a CRL for every shard of every tenant that is due (revoked into
+    /// since its last CRL, never published, or at half its validity). Returns how many
+    /// were published. Run by the leader's worker; safe (if wasteful) to run anywhere.
+    pub async fn publish_due_crls(&self) -> Result<usize, AuthorityError> {
+        let now = self.now_s();
+        let mut published = 0;
+        for tenant in self.store.list_tenants().await? {
+            for issuer in self.store.list_issuers(tenant.id).await? {
+                self.store
+                    .ensure_crl_shards(tenant.id, issuer.id, issuer.crl_shards.max(1))
+                    .await?;
+            }
+            for state in self.store.crl_shards_due(tenant.id, now).await? {
+                match self.publish_crl_shard(&state).await {
+                    Ok(true) => published += 1,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(
+                        issuer = %state.issuer, shard = state.shard, error = %e,
+                        "CRL shard could not be published"
+                    ),
+                }
+            }
+        }
+        Ok(published)
+    }
+
+    /// Builds, signs and stores the CRL of one shard as of now.
+    pub(crate) async fn publish_crl_shard(
+        &self,
+        state: &CrlShardState,
+    ) -> Result<bool, AuthorityError> {
+        let started = Instant::now();
+        let issuer = self.load_issuer(state.tenant, state.issuer).await?;
+        let now = self.now_s();
+        let entries = self
+            .store
+            .revoked_for_crl(state.tenant, state.issuer, state.shard, now)
+            .await?;
+        let count = entries.len();
+        let entries: Vec<CrlEntry> = entries
+            .into_iter()
+            .filter_map(|e| {
+                let serial = e.serial.parse::<Serial>().ok()?;
+                Some(CrlEntry {
+                    serial: serial.as_bytes().to_vec(),
+                    revoked_at: e.revoked_at,
+                    reason: e.reason,
+                    invalidity_date: e.invalidity_date,
+                })
+            })
+            .collect();
+        if entries.len() != count {
+            tracing::warn!(issuer = %state.issuer, "stored serials that do not parse were left out of the CRL");
+        }
+        let validity = self.config.crl_validity_s.max(60);
+        let this_update = now;
+        let next_update = now + validity;
+        let crl_number = state.crl_number + 1;
+        let spec = CrlSpec {
+            crl_number: u64::try_from(crl_number).map_err(AuthorityError::internal)?,
+            this_update: OffsetDateTime::from_unix_timestamp(this_update)
+                .map_err(AuthorityError::internal)?,
+            next_update: OffsetDateTime::from_unix_timestamp(next_update)
+                .map_err(AuthorityError::internal)?,
+            distribution_point: self.crl_url(state.issuer, state.shard),
+        };
+        // Signing a large CRL is CPU work: keep it off the async workers.
+        let signer = issuer.clone();
+        let der = tokio::task::spawn_blocking(move || signer.ca.sign_crl(&spec, entries))
+            .await
+            .map_err(AuthorityError::internal)??;
+        let size = der.len();
+        let stored = self
+            .store
+            .publish_crl(
+                state.tenant,
+                state.issuer,
+                state.shard,
+                &CrlPublication {
+                    revision: state.revision,
+                    crl_number,
+                    this_update,
+                    next_update,
+                    refresh_at: this_update + validity / 2,
+                    der,
+                },
+            )
+            .await?;
+        metrics::counter!("trustbox_crl_publications_total").increment(1);
+        metrics::histogram!("trustbox_crl_publish_seconds").record(started.elapsed().as_secs_f64());
+        tracing::info!(
+            issuer = %state.issuer, shard = state.shard, crl_number, entries = count, bytes = size,
+            ms = started.elapsed().as_millis() as u64, stored, "CRL published"
+        );
+        Ok(stored)
+    }
+
+    /// Revokes the tenant's intermediate CA `id`: its certificate is revoked in its parent's
+    /// inventory (so the parent's CRL and OCSP list it), and it signs nothing from now on.
+    pub async fn revoke_issuer(
+        &self,
+        principal: &Principal,
+        id: IssuerId,
+        reason: RevocationReason,
+        invalidity_date: Option<i64>,
+    ) -> Result<CertificateRecord, AuthorityError> {
+        Self::require(principal, Scope::CaAdmin)?;
+        let issuer = self
+            .store
+            .issuer(principal.tenant, id)
+            .await?
+            .ok_or_else(|| AuthorityError::not_found("issuer"))?;
+        let Some(parent) = issuer.parent else {
+            return Err(AuthorityError::invalid(
+                "root-not-revocable",
+                "a root CA cannot be revoked by a CRL; remove it from relying parties' trust stores",
+            ));
+        };
+        let loaded = self.load_issuer(principal.tenant, id).await?;
+        let serial = loaded.ca.serial().to_hex();
+        let cert = self
+            .store
+            .certificate_by_serial(principal.tenant, parent, &serial)
+            .await?
+            .ok_or_else(|| {
+                AuthorityError::internal("intermediate missing from its parent's inventory")
+            })?;
+        let result = self
+            .revoke_unchecked(principal, cert.id, reason, invalidity_date, "issuer.revoke")
+            .await;
+        self.forget_issuer(principal.tenant, id);
+        result
+    }
+
+    /// Turns the issuer's OCSP responder on or off. Off: it answers `unauthorized` and new
+    /// certificates carry no OCSP URL (for short-lived-only deployments).
+    pub async fn set_issuer_ocsp(
+        &self,
+        principal: &Principal,
+        id: IssuerId,
+        enabled: bool,
+    ) -> Result<crate::IssuerView, AuthorityError> {
+        Self::require(principal, Scope::CaAdmin)?;
+        let event = self.event(
+            principal.tenant,
+            &principal.actor(),
+            "issuer.update",
+            format!("issuer:{id}"),
+            "success",
+            serde_json::json!({ "ocsp_enabled": enabled }),
+        );
+        match self
+            .store
+            .set_issuer_ocsp(principal.tenant, id, enabled, &event)
+            .await
+        {
+            Ok(()) => {}
+            Err(trustbox_store::StoreError::NotFound) => {
+                return Err(AuthorityError::not_found("issuer"))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.forget_issuer(principal.tenant, id);
+        self.revocation
+            .issuers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        self.forget_ocsp_responder(id);
+        self.issuer_view(principal, id).await
+    }
+
+    /// The background worker of revocation publishing, until `stop` turns true. Every
+    /// replica runs it: the one holding the leader lease publishes CRLs and keeps OCSP
+    /// responder certificates fresh; every replica drops cached OCSP answers for
+    /// certificates revoked on any replica.
+    pub async fn run_revocation_worker(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let holder = uuid::Uuid::new_v4().to_string();
+        loop {
+            let now = self.now_s();
+            match self.store.try_lease(LEASE, &holder, now, LEASE_TTL_S).await {
+                Ok(true) => {
+                    if let Err(e) = self.ensure_ocsp_responders().await {
+                        tracing::warn!(error = %e, "OCSP responder rotation failed");
+                    }
+                    if let Err(e) = self.publish_due_crls().await {
+                        tracing::warn!(error = %e, "CRL publishing failed");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "leader lease unavailable"),
+            }
+            if let Err(e) = self.poll_ocsp_invalidations().await {
+                tracing::warn!(error = %e, "OCSP cache invalidation poll failed");
+            }
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(TICK) => {}
+                _ = self.revocation.revoked.notified() => {
+                    // Let the rest of a burst arrive, then publish once.
+                    tokio::time::sleep(DEBOUNCE).await;
+                }
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+fn not_published() -> AuthorityError {
+    AuthorityError::new(
+        ErrorKind::Unavailable,
+        "crl-not-published",
+        "this CRL has not been published yet; retry in a few seconds",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_in_range() {
+        for _ in 0..200 {
+            let s = Serial::random();
+            let a = shard_of(&s, 7);
+            assert!(a < 7);
+            assert_eq!(a, shard_of(&s, 7));
+            assert_eq!(shard_of(&s, 1), 0);
+            assert_eq!(shard_of(&s, 0), 0);
+        }
+        let spread: std::collections::HashSet<u32> =
+            (0..200).map(|_| shard_of(&Serial::random(), 4)).collect();
+        assert_eq!(spread.len(), 4, "random serials reach every shard");
+    }
+}
