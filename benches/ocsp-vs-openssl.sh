@@ -16,7 +16,13 @@ cargo build --release -q -p trustbox
 B="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/trustbox"
 W="$(mktemp -d)"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
+# `openssl ocsp -multi` forks responder processes; its parent notes SIGTERM but stays blocked in
+# waitpid() until a child dies, so stop the children of each PID started here as well.
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; pkill -TERM -P "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$W"
+}
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 die() { echo "FAILED: $*" >&2; exit 1; }
@@ -59,7 +65,7 @@ measure() {
   steal="$(python3 -c "a='$s0'.split()[1:9]; b='$s1'.split()[1:9]; d=[int(y)-int(x) for x,y in zip(a,b)]; print(round(100*d[7]/max(sum(d),1)))")"
   echo "== $name" >&2
   echo "$out" >&2
-  grep -q 'errors; the first' "$W/bench.err" && sed 's/^/   /' "$W/bench.err" >&2
+  grep -q 'errors; the first seen' "$W/bench.err" && sed 's/^/   /' "$W/bench.err" >&2
   echo "(hypervisor steal during the run: ${steal}%)" >&2
   echo "$out"
 }

@@ -276,8 +276,9 @@ impl Authority {
                         format!("issuer {:?} is revoked and signs nothing", p.name),
                     ));
                 }
-                let urls = self.urls_for(p, p.ca.serial());
-                p.ca.issue_intermediate(&params, signer, &urls)
+                let serial = trustbox_types::Serial::random();
+                let urls = self.urls_for(p, &serial);
+                p.ca.issue_intermediate(&params, signer, &serial, &urls)
                     .map_err(AuthorityError::internal)?
             }
             None => IssuingCa::new_root(&params, signer).map_err(AuthorityError::internal)?,

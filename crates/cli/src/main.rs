@@ -2,6 +2,7 @@
 //! one binary.
 
 mod bench;
+mod bench_crl;
 mod bench_ocsp;
 mod client_cmds;
 

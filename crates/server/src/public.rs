@@ -24,6 +24,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/crl/{issuer}/{file}", get(crl))
         .route("/ca/{file}", get(ca_certificate))
         .route("/ocsp/{issuer}", get(ocsp_get_empty).post(ocsp_post))
+        .route("/ocsp/{issuer}/", get(ocsp_get_empty))
         .route("/ocsp/{issuer}/{*request}", get(ocsp_get))
 }
 
@@ -167,9 +168,11 @@ async fn ocsp_post(State(app): State<App>, Path(issuer): Path<String>, req: Requ
     let Ok(issuer) = issuer.parse::<IssuerId>() else {
         return ocsp_error(ErrorStatus::Unauthorized);
     };
-    let body = match axum::body::to_bytes(req.into_body(), MAX_REQUEST_BYTES).await {
-        Ok(b) => b,
-        Err(_) => return ocsp_error(ErrorStatus::MalformedRequest),
+    // Read (up to 1 MiB) before refusing an oversized request, so the client sees the
+    // malformedRequest answer instead of a connection closed mid-upload.
+    let body = match axum::body::to_bytes(req.into_body(), 1024 * 1024).await {
+        Ok(b) if b.len() <= MAX_REQUEST_BYTES => b,
+        _ => return ocsp_error(ErrorStatus::MalformedRequest),
     };
     ocsp_response(app.authority.ocsp_respond(issuer, &body).await)
 }
@@ -184,7 +187,8 @@ async fn ocsp_get(State(app): State<App>, uri: axum::http::Uri) -> Response {
     let Ok(issuer) = issuer.parse::<IssuerId>() else {
         return ocsp_error(ErrorStatus::Unauthorized);
     };
-    if request.len() > MAX_REQUEST_BYTES * 2 {
+    // Percent-encoded base64 is at most four times the DER it carries.
+    if request.len() > MAX_REQUEST_BYTES * 4 {
         return ocsp_error(ErrorStatus::MalformedRequest);
     }
     match decode_get_path(request) {

@@ -22,7 +22,12 @@ fn main() {
     let root = IssuingCa::new_root(&p, rk).expect("root");
     let (_, ik) = store.generate(KeyAlgorithm::EcdsaP256).expect("k");
     let ca = root
-        .issue_intermediate(&p, ik, &trustbox_x509::UrlSet::default())
+        .issue_intermediate(
+            &p,
+            ik,
+            &trustbox_types::Serial::random(),
+            &trustbox_x509::UrlSet::default(),
+        )
         .expect("int");
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
     let mut params = rcgen::CertificateParams::new(vec!["a.example.com".to_string()]).expect("p");

@@ -273,12 +273,13 @@ impl IssuingCa {
         &self.ski
     }
 
-    /// Signs a subordinate CA certificate for the key held by `subject`, carrying this
-    /// CA's revocation URLs (`urls`) so relying parties can check it.
+    /// Signs a subordinate CA certificate with `serial` for the key held by `subject`,
+    /// carrying this CA's revocation URLs (`urls`) so relying parties can check it.
     pub fn issue_intermediate(
         &self,
         p: &CaParams,
         subject: Arc<dyn Signer>,
+        serial: &Serial,
         urls: &UrlSet,
     ) -> Result<IssuingCa, X509Error> {
         if !subject.algorithm().allowed_for_ca() {
@@ -289,7 +290,7 @@ impl IssuingCa {
         }
         let mut p = p.clone();
         p.not_after = p.not_after.min(self.not_after);
-        let mut params = ca_params(&p, &Serial::random());
+        let mut params = ca_params(&p, serial);
         params.use_authority_key_identifier_extension = true;
         stamp_urls(&mut params, urls);
         let cert = params
@@ -470,6 +471,7 @@ pub(crate) mod tests {
                     not_after: now + time::Duration::days(20000),
                 },
                 int_key,
+                &Serial::random(),
                 &UrlSet::default(),
             )
             .expect("intermediate");

@@ -103,6 +103,7 @@ async fn issued_extensions_are_what_rfc_5280_asks_for() -> anyhow::Result<()> {
     let cfg = trustbox_server::ServerConfig {
         data_dir: dir.path().join("data"),
         listen: "127.0.0.1:0".parse()?,
+        http_listen: Some("127.0.0.1:0".parse()?),
         public_url: Some("http://pki.example.test:8080".into()),
         ..Default::default()
     };
@@ -141,6 +142,7 @@ async fn issued_extensions_are_what_rfc_5280_asks_for() -> anyhow::Result<()> {
         "X509v3 CRL Distribution Points",
         "URI:http://pki.example.test:8080/crl/",
         "CA Issuers - URI:http://pki.example.test:8080/ca/",
+        "OCSP - URI:http://pki.example.test:8080/ocsp/",
     ] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
