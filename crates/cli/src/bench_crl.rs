@@ -133,6 +133,8 @@ pub async fn run(args: CrlArgs) -> anyhow::Result<()> {
     let cfg = ServerConfig {
         data_dir: dir.path().join("data"),
         database,
+        // As a deployed server: CRLs carry their issuingDistributionPoint URL.
+        public_url: Some("http://127.0.0.1:8080".into()),
         ..ServerConfig::default()
     };
     let authority = trustbox_server::open_authority(&cfg).await?;

@@ -912,3 +912,94 @@ async fn a_burst_of_revocations_regenerates_the_crl_a_few_times_not_per_revocati
     srv.stop().await;
     Ok(())
 }
+
+/// Two replicas on one PostgreSQL database (sharing the KEK, as replicas do): a certificate
+/// revoked through one is reported revoked by the other's OCSP responder (cached "good"
+/// answers are dropped through the store), and both serve the same CRL, published once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_agree_on_revocation_through_postgres() -> anyhow::Result<()> {
+    let Some(url) = trustbox_store_postgres::testing::fresh_schema_url().await else {
+        return Ok(());
+    };
+    let a = TestServer::start(&Engine::Postgres(url.clone())).await?;
+    let dir_b = tempfile::tempdir()?;
+    let data_b = dir_b.path().join("data");
+    std::fs::create_dir_all(&data_b)?;
+    std::fs::copy(a.config.data_dir.join("kek.key"), data_b.join("kek.key"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&data_b, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::set_permissions(
+            data_b.join("kek.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )?;
+    }
+    let cfg_b = trustbox_server::ServerConfig {
+        data_dir: data_b,
+        listen: "127.0.0.1:0".parse()?,
+        http_listen: Some("127.0.0.1:0".parse()?),
+        database: Some(url),
+        ..Default::default()
+    };
+    let b = trustbox_server::start(cfg_b).await?;
+    let b_http = b
+        .http_addr
+        .map(|h| format!("http://{h}"))
+        .unwrap_or_default();
+    let admin = a.admin()?;
+    let w = tempfile::tempdir()?;
+    let dir = w.path();
+    let root = a.root_pem_path();
+    let (ca_id, ca_pem) = issuing_ca(&admin, dir).await?;
+    let issued = issue(&admin, dir, "shared", None).await?;
+    let leaf = dir.join("shared.pem");
+    let a_ocsp = ocsp_url(&leaf)?;
+    let b_ocsp = format!("{b_http}/ocsp/{ca_id}");
+    // Both replicas answer good (and cache it).
+    for url in [&a_ocsp, &b_ocsp] {
+        let out = ocsp(url, &ca_pem, &root, &["-cert", &s(&leaf), "-no_nonce"])?;
+        assert!(
+            out.stdout.contains("shared.pem: good"),
+            "{url}: {}",
+            both(&out)
+        );
+    }
+    let id = issued["id"].as_str().unwrap_or_default();
+    let r = admin
+        .post_json(
+            &format!("/api/v1/certificates/{id}/revoke"),
+            &json!({"reason": "keyCompromise"}),
+        )
+        .await?;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Replica B learns of it within a few seconds.
+    let deadline = Instant::now() + T;
+    loop {
+        let out = ocsp(&b_ocsp, &ca_pem, &root, &["-cert", &s(&leaf), "-no_nonce"])?;
+        if out.stdout.contains("shared.pem: revoked") {
+            assert!(both(&out).contains("Response verify OK"), "{}", both(&out));
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "replica B still answers: {}",
+            both(&out)
+        );
+        pause();
+    }
+    // Both serve the same published CRL, which lists it.
+    let path = format!("/crl/{ca_id}/0.crl");
+    let (crl_a, n_a) = fetch_crl(
+        &format!("{}{path}", a.http_url.clone().unwrap_or_default()),
+        dir,
+        "a.crl",
+        1,
+    )?;
+    let (crl_b, n_b) = fetch_crl(&format!("{b_http}{path}"), dir, "b.crl", n_a - 1)?;
+    assert_eq!(n_a, n_b);
+    assert_eq!(std::fs::read(crl_a)?, std::fs::read(crl_b)?);
+    b.shutdown().await;
+    a.stop().await;
+    Ok(())
+}
