@@ -427,6 +427,173 @@ fn not_published() -> AuthorityError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::{csr, env_with, request};
+    use crate::AuthorityConfig;
+    use trustbox_types::{CertificateStatus, ManualClock};
+    use x509_parser::prelude::FromDer;
+    use x509_parser::revocation_list::CertificateRevocationList;
+
+    fn listed(der: &[u8]) -> (u64, usize) {
+        let (_, crl) = CertificateRevocationList::from_der(der).expect("CRL parses");
+        let number = crl
+            .crl_number()
+            .and_then(|n| n.to_u64_digits().first().copied())
+            .unwrap_or(0);
+        (number, crl.iter_revoked_certificates().count())
+    }
+
+    #[tokio::test]
+    async fn crls_refresh_at_half_life_and_drop_expired_entries() {
+        let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+        let env = env_with(
+            clock.clone(),
+            AuthorityConfig {
+                crl_validity_s: 7200,
+                ..AuthorityConfig::default()
+            },
+        )
+        .await;
+        let a = &env.authority;
+        let mut r = request(&env.admin, csr("short.example.com"));
+        r.validity_days = Some(1);
+        let issued = a.issue(r).await.expect("issued");
+        let issuer = issued.record.issuer;
+        assert!(
+            a.publish_due_crls().await.expect("publish") >= 2,
+            "first publication"
+        );
+        assert_eq!(listed(&a.crl(issuer, 0).await.expect("crl").der), (1, 0));
+        a.revoke(
+            &env.admin,
+            issued.record.id,
+            RevocationReason::KeyCompromise,
+            None,
+        )
+        .await
+        .expect("revoked");
+        assert_eq!(
+            a.publish_due_crls().await.expect("publish"),
+            1,
+            "only the shard revoked into"
+        );
+        tokio::time::sleep(CRL_RECHECK).await;
+        assert_eq!(listed(&a.crl(issuer, 0).await.expect("crl").der), (2, 1));
+        clock.advance(time::Duration::minutes(30));
+        assert_eq!(
+            a.publish_due_crls().await.expect("publish"),
+            0,
+            "fresh until half-life"
+        );
+        clock.advance(time::Duration::minutes(31));
+        assert!(
+            a.publish_due_crls().await.expect("publish") >= 1,
+            "refreshed at half-life"
+        );
+        tokio::time::sleep(CRL_RECHECK).await;
+        assert_eq!(listed(&a.crl(issuer, 0).await.expect("crl").der), (3, 1));
+        clock.advance(time::Duration::days(2));
+        assert!(a.publish_due_crls().await.expect("publish") >= 1);
+        tokio::time::sleep(CRL_RECHECK).await;
+        assert_eq!(
+            listed(&a.crl(issuer, 0).await.expect("crl").der),
+            (4, 0),
+            "an expired certificate leaves the CRL"
+        );
+    }
+
+    #[tokio::test]
+    async fn ocsp_responders_are_issued_once_and_rotated_before_expiry() {
+        let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+        let env = env_with(
+            clock.clone(),
+            AuthorityConfig {
+                ocsp_responder_validity_s: 3 * 86400,
+                ..AuthorityConfig::default()
+            },
+        )
+        .await;
+        let a = &env.authority;
+        assert_eq!(
+            a.ensure_ocsp_responders().await.expect("ensure"),
+            2,
+            "root and issuing CA"
+        );
+        assert_eq!(a.ensure_ocsp_responders().await.expect("ensure"), 0);
+        let issuer = a
+            .store
+            .list_issuers(env.admin.tenant)
+            .await
+            .expect("issuers")
+            .into_iter()
+            .find(|i| i.parent.is_some())
+            .expect("issuing CA");
+        let first = a
+            .store
+            .ocsp_responder(env.admin.tenant, issuer.id)
+            .await
+            .expect("read")
+            .expect("issued");
+        clock.advance(time::Duration::days(2) + time::Duration::hours(1));
+        assert_eq!(
+            a.ensure_ocsp_responders().await.expect("ensure"),
+            2,
+            "a third left: rotate"
+        );
+        let second = a
+            .store
+            .ocsp_responder(env.admin.tenant, issuer.id)
+            .await
+            .expect("read")
+            .expect("issued");
+        assert!(second.not_after > first.not_after);
+        assert_ne!(second.certificate_der, first.certificate_der);
+        let events = a.audit_events(&env.admin, 0, 1000).await.expect("audit");
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.action == "ocsp.responder.issue")
+                .count(),
+            4
+        );
+    }
+
+    #[tokio::test]
+    async fn a_revoked_intermediate_signs_nothing_and_roots_are_not_revocable() {
+        let env = env_with(
+            Arc::new(trustbox_types::SystemClock),
+            AuthorityConfig::default(),
+        )
+        .await;
+        let a = &env.authority;
+        let issuers = a
+            .store
+            .list_issuers(env.admin.tenant)
+            .await
+            .expect("issuers");
+        let root = issuers.iter().find(|i| i.parent.is_none()).expect("root");
+        let ca = issuers
+            .iter()
+            .find(|i| i.parent.is_some())
+            .expect("issuing CA");
+        let e = a
+            .revoke_issuer(&env.admin, root.id, RevocationReason::CaCompromise, None)
+            .await
+            .expect_err("root");
+        assert_eq!(e.code, "root-not-revocable");
+        let rec = a
+            .revoke_issuer(&env.admin, ca.id, RevocationReason::CaCompromise, None)
+            .await
+            .expect("revoked");
+        assert_eq!(
+            (rec.status, rec.issuer),
+            (CertificateStatus::Revoked, root.id)
+        );
+        let e = a
+            .issue(request(&env.admin, csr("late.example.com")))
+            .await
+            .expect_err("revoked issuer");
+        assert_eq!(e.code, "issuer-revoked");
+    }
 
     #[test]
     fn shards_are_stable_and_in_range() {

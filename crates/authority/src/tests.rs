@@ -6,13 +6,21 @@ use trustbox_store::CertificateFilter;
 use trustbox_store_sqlite::SqliteStore;
 use trustbox_types::{Scope, ScopeSet, SourceProtocol, SystemClock};
 
-struct Env {
+pub(crate) struct Env {
     _dir: tempfile::TempDir,
-    authority: Arc<Authority>,
-    admin: Principal,
+    pub(crate) authority: Arc<Authority>,
+    pub(crate) admin: Principal,
 }
 
 async fn env() -> Env {
+    env_with(Arc::new(SystemClock), AuthorityConfig::default()).await
+}
+
+/// A seam over a fresh SQLite store with `clock` and `config`, bootstrapped.
+pub(crate) async fn env_with(
+    clock: Arc<dyn trustbox_types::Clock>,
+    config: AuthorityConfig,
+) -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(&dir.path().join("db"))
         .await
@@ -23,8 +31,8 @@ async fn env() -> Env {
     let authority = Arc::new(Authority::new(
         Arc::new(store),
         Arc::new(keys),
-        Arc::new(SystemClock),
-        AuthorityConfig::default(),
+        clock,
+        config,
     ));
     let boot = authority
         .bootstrap(&BootstrapOptions::default())
@@ -41,7 +49,7 @@ async fn env() -> Env {
     }
 }
 
-fn csr(name: &str) -> Vec<u8> {
+pub(crate) fn csr(name: &str) -> Vec<u8> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
     let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("params");
     params.distinguished_name = rcgen::DistinguishedName::new();
@@ -53,7 +61,7 @@ fn csr(name: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-fn request(principal: &Principal, csr: Vec<u8>) -> IssuanceRequest {
+pub(crate) fn request(principal: &Principal, csr: Vec<u8>) -> IssuanceRequest {
     IssuanceRequest {
         principal: principal.clone(),
         csr,
