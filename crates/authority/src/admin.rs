@@ -5,7 +5,6 @@ use crate::{Authority, LoadedIssuer};
 use serde::Serialize;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
-use trustbox_crypto::KeyRecord;
 use trustbox_store::{
     AuditEvent, CertificateRecord, ChainBreak, IssuanceRecord, IssuerRecord, ProfileRecord,
     TenantRecord, GENESIS_HASH,
@@ -118,14 +117,7 @@ impl Authority {
             .issuer(tenant, id)
             .await?
             .ok_or_else(|| AuthorityError::not_found("issuer"))?;
-        let signer = self
-            .keys
-            .open(&KeyRecord {
-                backend: rec.key_backend.clone(),
-                algorithm: rec.key_algorithm,
-                wrapped: rec.key_wrapped.clone(),
-            })
-            .map_err(AuthorityError::internal)?;
+        let signer = self.open_key(&rec.key_backend, rec.key_algorithm, &rec.key_wrapped)?;
         let ca = IssuingCa::from_certificate(rec.certificate_der.clone(), signer)
             .map_err(AuthorityError::internal)?;
         // chain: this issuer and its ancestors, excluding the root

@@ -192,6 +192,22 @@ impl Authority {
         }
     }
 
+    /// Opens a stored key (a CA's or an OCSP responder's) in custody.
+    pub(crate) fn open_key(
+        &self,
+        backend: &str,
+        algorithm: trustbox_types::KeyAlgorithm,
+        wrapped: &[u8],
+    ) -> Result<Arc<dyn trustbox_crypto::Signer>, AuthorityError> {
+        self.keys
+            .open(&trustbox_crypto::KeyRecord {
+                backend: backend.to_owned(),
+                algorithm,
+                wrapped: wrapped.to_vec(),
+            })
+            .map_err(AuthorityError::internal)
+    }
+
     /// Requires `scope` of `principal`.
     pub(crate) fn require(
         principal: &Principal,

@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use trustbox_crypto::KeyRecord;
 use trustbox_proto_ocsp::{
     error_response, parse_request, sign_response, CertRef, CertStatus, ErrorStatus, HashAlgorithm,
     IssuerKeyHashes, Responder, SingleAnswer,
@@ -246,14 +245,7 @@ impl Authority {
                 )
             })?;
         let ca = self.load_issuer(public.tenant, issuer).await?;
-        let signer = self
-            .keys
-            .open(&KeyRecord {
-                backend: rec.key_backend.clone(),
-                algorithm: rec.key_algorithm,
-                wrapped: rec.key_wrapped.clone(),
-            })
-            .map_err(AuthorityError::internal)?;
+        let signer = self.open_key(&rec.key_backend, rec.key_algorithm, &rec.key_wrapped)?;
         let responder = Responder::new(
             rec.certificate_der.clone(),
             signer,
