@@ -245,21 +245,20 @@ impl Authority {
             .revoked_for_crl(state.tenant, state.issuer, state.shard, now)
             .await?;
         let count = entries.len();
-        let entries: Vec<CrlEntry> = entries
-            .into_iter()
-            .filter_map(|e| {
-                let serial = e.serial.parse::<Serial>().ok()?;
-                Some(CrlEntry {
-                    serial: serial.as_bytes().to_vec(),
-                    revoked_at: e.revoked_at,
-                    reason: e.reason,
-                    invalidity_date: e.invalidity_date,
-                })
+        // Converted lazily inside the signing closure: the stored form is consumed as the
+        // CRL's form is built.
+        let entries = entries.into_iter().filter_map(|e| {
+            let Ok(serial) = e.serial.parse::<Serial>() else {
+                tracing::warn!(serial = %e.serial, "a stored serial does not parse; left out of the CRL");
+                return None;
+            };
+            Some(CrlEntry {
+                serial: serial.as_bytes().to_vec(),
+                revoked_at: e.revoked_at,
+                reason: e.reason,
+                invalidity_date: e.invalidity_date,
             })
-            .collect();
-        if entries.len() != count {
-            tracing::warn!(issuer = %state.issuer, "stored serials that do not parse were left out of the CRL");
-        }
+        });
         let validity = self.config.crl_validity_s.max(60);
         let this_update = now;
         let next_update = now + validity;

@@ -33,6 +33,9 @@ CREATE TABLE crl_shards (
     PRIMARY KEY (issuer_id, shard)
 );
 CREATE INDEX crl_shards_tenant ON crl_shards (tenant_id, issuer_id, shard);
+-- CRLs are mostly random serials: storing them out of line uncompressed saves the futile
+-- compression attempt (about 0.8 s for a 50 MB CRL).
+ALTER TABLE crl_shards ALTER COLUMN der SET STORAGE EXTERNAL;
 
 -- Delegated OCSP responder certificates; their keys are sealed like CA keys.
 CREATE TABLE ocsp_responders (

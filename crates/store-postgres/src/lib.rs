@@ -48,6 +48,16 @@ impl PostgresStore {
         self.sqlx_commit_issuances(batch).await
     }
 
+    async fn fetch_revoked_for_crl(
+        &self,
+        tenant: trustbox_types::TenantId,
+        issuer: trustbox_types::IssuerId,
+        shard: u32,
+        now: i64,
+    ) -> Result<Vec<trustbox_store::RevokedEntry>, StoreError> {
+        self.sqlx_revoked_for_crl(tenant, issuer, shard, now).await
+    }
+
     async fn run_migrations(&self) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await.map_err(map_sqlx_error)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")

@@ -139,6 +139,50 @@ fn commit(conn: &mut Connection, batch: &[IssuanceRecord]) -> Result<(), StoreEr
     tx.commit().map_err(sql_err)
 }
 
+/// Reads a CRL shard's live revoked entries on the calling (blocking) thread through a new
+/// read-only connection.
+pub(crate) fn revoked_for_crl(
+    path: &Path,
+    tenant: TenantId,
+    issuer: trustbox_types::IssuerId,
+    shard: u32,
+    now: i64,
+) -> Result<Vec<trustbox_store::RevokedEntry>, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql_err)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(sql_err)?;
+    let mut stmt = conn
+        .prepare(trustbox_store::__sql::REVOKED_FOR_CRL)
+        .map_err(sql_err)?;
+    let mut rows = stmt
+        .query(params![
+            tenant.to_string(),
+            issuer.to_string(),
+            i64::from(shard),
+            now
+        ])
+        .map_err(sql_err)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let reason: Option<String> = r.get(2).map_err(sql_err)?;
+        out.push(trustbox_store::RevokedEntry {
+            serial: r.get(0).map_err(sql_err)?,
+            revoked_at: r.get::<_, Option<i64>>(1).map_err(sql_err)?.unwrap_or(0),
+            reason: reason
+                .map(|s| {
+                    trustbox_store::__sql::decode::<trustbox_types::RevocationReason>("reason", &s)
+                })
+                .transpose()?,
+            invalidity_date: r.get(3).map_err(sql_err)?,
+        });
+    }
+    Ok(out)
+}
+
 /// Appends `events` to their tenants' chains; the IMMEDIATE transaction holds the write lock.
 fn chain(tx: &rusqlite::Transaction<'_>, events: &[&NewAuditEvent]) -> Result<(), StoreError> {
     let mut tenants: Vec<TenantId> = events.iter().map(|e| e.tenant).collect();

@@ -15,7 +15,7 @@ mod sql;
 #[doc(hidden)]
 pub mod __sql {
     //! Support for [`impl_sql_store!`](crate::impl_sql_store); not a public API.
-    pub use crate::sql::{decode, map_sqlx_error};
+    pub use crate::sql::{decode, map_sqlx_error, REVOKED_FOR_CRL};
     pub use futures_util::TryStreamExt;
 }
 #[cfg(feature = "testsuite")]

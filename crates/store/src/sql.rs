@@ -20,6 +20,11 @@ pub fn decode<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, StoreError
         .map_err(|_| StoreError::Corrupt(format!("{what} {s:?}")))
 }
 
+/// The live revoked entries of one CRL shard (served by the covering partial index
+/// `certificates_revoked`). Parameters: tenant, issuer, shard, now.
+pub const REVOKED_FOR_CRL: &str = "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates \
+     WHERE tenant_id = $1 AND issuer_id = $2 AND crl_shard = $3 AND status = 'revoked' AND not_after > $4";
+
 /// Implements [`crate::Store`] for `$store`, whose fields `read` and `write` are pools of
 /// `$db`; `$lock` is the clause that locks a selected row for update (empty where the engine
 /// serializes writers itself) and `$begin` the statement that opens a write transaction
@@ -27,7 +32,9 @@ pub fn decode<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, StoreError
 /// lock first and never fails when another connection commits in between). `$store` must also have inherent methods
 /// `async fn run_migrations(&self) -> Result<(), StoreError>` and
 /// `async fn commit_batch(&self, batch: &[IssuanceRecord]) -> Result<(), StoreError>` (which
-/// may call the generated `sqlx_commit_issuances`).
+/// may call the generated `sqlx_commit_issuances`) and `async fn fetch_revoked_for_crl(&self,
+/// tenant, issuer, shard, now) -> Result<Vec<RevokedEntry>, StoreError>` (which may call
+/// the generated `sqlx_revoked_for_crl`).
 #[macro_export]
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, lock = $lock:literal, begin = $begin:literal) => {
@@ -340,6 +347,36 @@ macro_rules! impl_sql_store {
             }
 
             impl $store {
+                /// The shared `sqlx` read of a CRL shard's live revoked entries (engines may
+                /// use their own bulk path).
+                #[allow(dead_code)]
+                async fn sqlx_revoked_for_crl(
+                    &self,
+                    tenant: TenantId,
+                    issuer: IssuerId,
+                    shard: u32,
+                    now: i64,
+                ) -> Result<Vec<RevokedEntry>, StoreError> {
+                    use $crate::__sql::TryStreamExt as _;
+                    let q = ::sqlx::query($crate::__sql::REVOKED_FOR_CRL)
+                        .bind(tenant.to_string())
+                        .bind(issuer.to_string())
+                        .bind(i64::from(shard))
+                        .bind(now);
+                    let mut rows = q.fetch(&self.read);
+                    let mut out = Vec::new();
+                    while let Some(r) = rows.try_next().await.map_err(be)? {
+                        let reason: Option<String> = r.try_get("revocation_reason").map_err(be)?;
+                        out.push(RevokedEntry {
+                            serial: r.try_get("serial").map_err(be)?,
+                            revoked_at: r.try_get::<Option<i64>, _>("revoked_at").map_err(be)?.unwrap_or(0),
+                            reason: reason.map(|s| decode::<RevocationReason>("reason", &s)).transpose()?,
+                            invalidity_date: r.try_get("invalidity_date").map_err(be)?,
+                        });
+                    }
+                    Ok(out)
+                }
+
                 /// The shared `sqlx` implementation of group commit (engines may use their own).
                 #[allow(dead_code)]
                 async fn sqlx_commit_issuances(&self, batch: &[IssuanceRecord]) -> Result<(), StoreError> {
@@ -826,27 +863,7 @@ macro_rules! impl_sql_store {
                     shard: u32,
                     now: i64,
                 ) -> Result<Vec<RevokedEntry>, StoreError> {
-                    use $crate::__sql::TryStreamExt as _;
-                    let q = ::sqlx::query(
-                        "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates \
-                         WHERE tenant_id = $1 AND issuer_id = $2 AND crl_shard = $3 AND status = 'revoked' AND not_after > $4",
-                    )
-                    .bind(tenant.to_string())
-                    .bind(issuer.to_string())
-                    .bind(i64::from(shard))
-                    .bind(now);
-                    let mut rows = q.fetch(&self.read);
-                    let mut out = Vec::new();
-                    while let Some(r) = rows.try_next().await.map_err(be)? {
-                        let reason: Option<String> = r.try_get("revocation_reason").map_err(be)?;
-                        out.push(RevokedEntry {
-                            serial: r.try_get("serial").map_err(be)?,
-                            revoked_at: r.try_get::<Option<i64>, _>("revoked_at").map_err(be)?.unwrap_or(0),
-                            reason: reason.map(|s| decode::<RevocationReason>("reason", &s)).transpose()?,
-                            invalidity_date: r.try_get("invalidity_date").map_err(be)?,
-                        });
-                    }
-                    Ok(out)
+                    self.fetch_revoked_for_crl(tenant, issuer, shard, now).await
                 }
 
                 async fn publish_crl(

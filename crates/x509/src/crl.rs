@@ -69,8 +69,13 @@ fn timestamp(t: i64) -> Result<OffsetDateTime, X509Error> {
 const OCSP_NOCHECK: [u64; 10] = [1, 3, 6, 1, 5, 5, 7, 48, 1, 5];
 
 impl IssuingCa {
-    /// Signs a CRL listing `entries` (consumed, so a million entries are not held twice).
-    pub fn sign_crl(&self, spec: &CrlSpec, entries: Vec<CrlEntry>) -> Result<Vec<u8>, X509Error> {
+    /// Signs a CRL listing `entries`, consumed one at a time (so a million entries are not
+    /// held in two forms at once).
+    pub fn sign_crl(
+        &self,
+        spec: &CrlSpec,
+        entries: impl IntoIterator<Item = CrlEntry>,
+    ) -> Result<Vec<u8>, X509Error> {
         let revoked_certs = entries
             .into_iter()
             .map(|e| {
