@@ -263,6 +263,11 @@ impl IssuingCa {
         &self.issuer
     }
 
+    /// The CA's key in custody.
+    pub(crate) fn signer(&self) -> &Arc<dyn Signer> {
+        &self.issuer.key().0
+    }
+
     /// The raw DER of the CA's subject name (the issuer name of what it signs).
     pub fn subject_raw(&self) -> &[u8] {
         &self.subject_raw
