@@ -675,12 +675,18 @@ pub(crate) fn ca_inventory_record(
     }
 }
 
-/// Records intermediates created before CA certificates entered their parent's inventory.
-pub(crate) async fn backfill_ca_inventory(
+/// Brings issuers created before revocation publishing up to date: their CRL shard rows,
+/// and intermediates' certificates in their parent's inventory. Runs once at start-up
+/// (new issuers get both when they are created).
+pub(crate) async fn backfill_issuers(
     authority: &Authority,
     tenant: TenantId,
 ) -> Result<(), AuthorityError> {
     for rec in authority.store.list_issuers(tenant).await? {
+        authority
+            .store
+            .ensure_crl_shards(tenant, rec.id, rec.crl_shards.max(1))
+            .await?;
         let Some(parent_id) = rec.parent else {
             continue;
         };

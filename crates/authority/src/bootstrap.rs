@@ -67,7 +67,7 @@ impl Authority {
             }
         };
         for t in self.store.list_tenants().await? {
-            crate::admin::backfill_ca_inventory(self, t.id).await?;
+            crate::admin::backfill_issuers(self, t.id).await?;
         }
         let root = self
             .store

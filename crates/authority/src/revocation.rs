@@ -213,11 +213,6 @@ impl Authority {
         let now = self.now_s();
         let mut published = 0;
         for tenant in self.store.list_tenants().await? {
-            for issuer in self.store.list_issuers(tenant.id).await? {
-                self.store
-                    .ensure_crl_shards(tenant.id, issuer.id, issuer.crl_shards.max(1))
-                    .await?;
-            }
             for state in self.store.crl_shards_due(tenant.id, now).await? {
                 match self.publish_crl_shard(&state).await {
                     Ok(true) => published += 1,

@@ -682,23 +682,57 @@ async fn sharded_crls_name_their_own_url_and_a_revoked_intermediate_is_on_its_ro
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ocsp_can_be_switched_off_per_issuer() -> anyhow::Result<()> {
+/// A server on SQLite with one certificate `NAME.pem` whose OCSP responder already answers
+/// `good` for it (its responder certificate is issued by the background worker).
+struct Answering {
+    srv: TestServer,
+    admin: Client,
+    work: tempfile::TempDir,
+    root: PathBuf,
+    ca_id: String,
+    ca_pem: PathBuf,
+    url: String,
+}
+
+async fn answering(name: &str) -> anyhow::Result<Answering> {
     let srv = TestServer::start(&Engine::Sqlite).await?;
     let admin = srv.admin()?;
-    let w = tempfile::tempdir()?;
-    let dir = w.path();
+    let work = tempfile::tempdir()?;
+    let dir = work.path();
     let root = srv.root_pem_path();
     let (ca_id, ca_pem) = issuing_ca(&admin, dir).await?;
-    issue(&admin, dir, "on", None).await?;
-    let url = ocsp_url(&dir.join("on.pem"))?;
-    let out = ocsp(
-        &url,
-        &ca_pem,
-        &root,
-        &["-cert", &s(&dir.join("on.pem")), "-no_nonce"],
-    )?;
-    assert!(out.stdout.contains("on.pem: good"), "{}", both(&out));
+    issue(&admin, dir, name, None).await?;
+    let leaf = dir.join(format!("{name}.pem"));
+    let url = ocsp_url(&leaf)?;
+    let out = ocsp(&url, &ca_pem, &root, &["-cert", &s(&leaf), "-no_nonce"])?;
+    assert!(
+        out.stdout.contains(&format!("{name}.pem: good")),
+        "{}",
+        both(&out)
+    );
+    Ok(Answering {
+        srv,
+        admin,
+        work,
+        root,
+        ca_id,
+        ca_pem,
+        url,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ocsp_can_be_switched_off_per_issuer() -> anyhow::Result<()> {
+    let Answering {
+        srv,
+        admin,
+        work,
+        root,
+        ca_id,
+        ca_pem,
+        url,
+    } = answering("on").await?;
+    let dir = work.path();
     let r = admin
         .request(
             "PATCH",
@@ -734,22 +768,16 @@ fn response_status(body: &[u8]) -> Option<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_revocation_requests_get_the_protocols_own_errors() -> anyhow::Result<()> {
-    let srv = TestServer::start(&Engine::Sqlite).await?;
-    let admin = srv.admin()?;
-    let w = tempfile::tempdir()?;
-    let dir = w.path();
-    let root = srv.root_pem_path();
-    let (ca_id, ca_pem) = issuing_ca(&admin, dir).await?;
-    issue(&admin, dir, "x", None).await?;
-    let url = ocsp_url(&dir.join("x.pem"))?;
-    // Wait until the responder has its certificate.
-    let out = ocsp(
-        &url,
-        &ca_pem,
-        &root,
-        &["-cert", &s(&dir.join("x.pem")), "-no_nonce"],
-    )?;
-    assert!(out.stdout.contains("x.pem: good"), "{}", both(&out));
+    let Answering {
+        srv,
+        admin: _,
+        work,
+        root: _,
+        ca_id,
+        ca_pem,
+        url: _,
+    } = answering("x").await?;
+    let dir = work.path();
     let req = dir.join("req.der");
     let out = openssl(&[
         "ocsp",
