@@ -106,9 +106,10 @@ impl Authority {
             .issuers
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
+            .get(&(tenant, id))
         {
-            if i.loaded.elapsed() < ISSUER_TTL {
+            // Keyed by (tenant, id): a tenant can only ever be handed its own issuer.
+            if i.tenant == tenant && i.loaded.elapsed() < ISSUER_TTL {
                 return Ok(i.clone());
             }
         }
@@ -136,8 +137,13 @@ impl Authority {
                 .is_some_and(|c| c.status == CertificateStatus::Revoked),
             None => false,
         };
+        if rec.tenant != tenant || rec.id != id {
+            // The store filters by tenant; this is a second line of defence.
+            return Err(AuthorityError::not_found("issuer"));
+        }
         let loaded = Arc::new(LoadedIssuer {
             id,
+            tenant,
             name: rec.name.clone(),
             is_root: rec.parent.is_none(),
             ca,
@@ -150,7 +156,7 @@ impl Authority {
         self.issuers
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id, loaded.clone());
+            .insert((tenant, id), loaded.clone());
         Ok(loaded)
     }
 
@@ -159,7 +165,7 @@ impl Authority {
         self.issuers
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+            .remove(&(tenant, id));
         self.default_issuer
             .write()
             .unwrap_or_else(|e| e.into_inner())

@@ -93,6 +93,11 @@ impl Authority {
             }
             None => self.default_issuer(principal.tenant).await?,
         };
+        if issuer.tenant != principal.tenant {
+            // Unreachable through the tenant-keyed cache and scoped store reads; kept so a
+            // future lookup that forgets the tenant still cannot sign across tenants.
+            return Err(unknown_issuer(req.issuer.as_deref().unwrap_or("default")));
+        }
         if issuer.revoked {
             return Err(AuthorityError::invalid(
                 "issuer-revoked",
@@ -148,6 +153,7 @@ impl Authority {
             serde_json::json!({
                 "serial": record.serial,
                 "issuer": issuer.id,
+                "fingerprint": record.fingerprint,
                 "profile": record.profile,
                 "sans": record.sans,
                 "not_after": record.not_after,
@@ -388,12 +394,7 @@ impl Authority {
         tenant: trustbox_types::TenantId,
         reference: &str,
     ) -> Result<Arc<LoadedIssuer>, AuthorityError> {
-        let unknown = || {
-            AuthorityError::invalid(
-                "unknown-issuer",
-                format!("issuer {reference:?} does not exist"),
-            )
-        };
+        let unknown = || unknown_issuer(reference);
         let id = match reference.parse::<IssuerId>() {
             Ok(id) => id,
             Err(_) => {
@@ -409,4 +410,14 @@ impl Authority {
             other => other,
         }
     }
+}
+
+/// The answer for an issuer reference the tenant does not have: the same whether the id or
+/// name exists in another tenant or nowhere, so it cannot be used to probe other tenants.
+pub(crate) fn unknown_issuer(reference: &str) -> AuthorityError {
+    AuthorityError::new(
+        ErrorKind::NotFound,
+        "unknown-issuer",
+        format!("issuer {reference:?} does not exist"),
+    )
 }

@@ -75,6 +75,8 @@ impl Default for AuthorityConfig {
 #[derive(Debug)]
 pub(crate) struct LoadedIssuer {
     pub(crate) id: IssuerId,
+    /// The tenant that owns it (the cache is keyed by tenant and id).
+    pub(crate) tenant: TenantId,
     pub(crate) name: String,
     pub(crate) is_root: bool,
     pub(crate) ca: IssuingCa,
@@ -98,7 +100,8 @@ pub struct Authority {
     pub(crate) keys: Arc<dyn KeyStore>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: AuthorityConfig,
-    pub(crate) issuers: RwLock<HashMap<IssuerId, Arc<LoadedIssuer>>>,
+    /// Issuers ready to sign, keyed by (tenant, id) so no lookup can cross tenants.
+    pub(crate) issuers: RwLock<HashMap<(TenantId, IssuerId), Arc<LoadedIssuer>>>,
     pub(crate) default_issuer: RwLock<HashMap<TenantId, IssuerId>>,
     pub(crate) profiles: RwLock<HashMap<(TenantId, String), issue::CachedProfile>>,
     /// Recently authenticated tokens (by hash), trusted for [`tokens::AUTH_TTL`]; a token

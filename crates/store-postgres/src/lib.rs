@@ -12,32 +12,69 @@ use trustbox_store::{__sql::map_sqlx_error, StoreError};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_revocation.sql")),
+    (3, include_str!("../migrations/0003_isolation.sql")),
+    (4, include_str!("../migrations/0004_rls.sql")),
 ];
 /// Advisory lock key serializing migrations across replicas ("tbxmigr").
 const MIGRATION_LOCK: i64 = 0x0074_6278_6d69_6772;
+
+/// The role every server connection acts as (`SET ROLE` at connect). It owns no table, so
+/// row-level security applies to it; migrations create it.
+pub const APP_ROLE: &str = "trustbox_app";
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     read: PgPool,
     write: PgPool,
+    /// Connections as the URL's own user (the tables' owner): migrations only.
+    owner: PgPool,
 }
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://user@host:port/db`; `?options=-csearch_path%3Dschema`
-    /// selects a schema).
+    /// selects a schema). Migrations run as the URL's user, which owns the tables; every other
+    /// statement runs as [`APP_ROLE`], under row-level security.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let opts = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Backend(format!("invalid database URL: {e}")))?;
+        Self::connect_with_owner(url, None).await
+    }
+
+    /// Connects with separate URLs: `owner_url` (owner of the tables; used only to migrate)
+    /// and `url`, whose user must be allowed to `SET ROLE` [`APP_ROLE`] (superuser, or
+    /// `GRANT trustbox_app TO that_user`) and should own nothing.
+    pub async fn connect_with_owner(url: &str, owner_url: Option<&str>) -> Result<Self, StoreError> {
+        let parse = |u: &str| {
+            PgConnectOptions::from_str(u)
+                .map_err(|e| StoreError::Backend(format!("invalid database URL: {e}")))
+        };
+        let app_opts = parse(url)?;
+        let owner_opts = match owner_url {
+            Some(o) => parse(o)?,
+            None => app_opts.clone(),
+        };
+        let owner = PgPoolOptions::new()
+            .max_connections(2)
+            .min_connections(0)
+            .idle_timeout(Duration::from_secs(30))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(owner_opts)
+            .await
+            .map_err(map_sqlx_error)?;
+        // Lazy: the role exists only once migrations have run.
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
-            .await
-            .map_err(map_sqlx_error)?;
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(&mut *conn, "SET ROLE trustbox_app").await?;
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(app_opts);
         Ok(Self {
             read: pool.clone(),
             write: pool,
+            owner,
         })
     }
 
@@ -59,7 +96,7 @@ impl PostgresStore {
     }
 
     async fn run_migrations(&self) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx_error)?;
+        let mut tx = self.owner.begin().await.map_err(map_sqlx_error)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(MIGRATION_LOCK)
             .execute(&mut *tx)
@@ -98,7 +135,8 @@ trustbox_store::impl_sql_store!(
     PostgresStore,
     sqlx::Postgres,
     lock = " FOR UPDATE",
-    begin = "BEGIN"
+    begin = "BEGIN",
+    rls = true
 );
 
 /// Test support: a fresh schema per test on the server named by
@@ -147,5 +185,127 @@ mod tests {
         let store = PostgresStore::connect(&url).await.expect("connect");
         store.migrate().await.expect("migrate");
         trustbox_store::testsuite::run_all(&store).await;
+    }
+
+    /// Every tenant-owned table, for the row-level security checks.
+    const TENANT_TABLES: &[&str] = &[
+        "tenants",
+        "tokens",
+        "issuers",
+        "profiles",
+        "certificates",
+        "certificate_sans",
+        "audit_heads",
+        "audit_events",
+        "crl_shards",
+        "ocsp_responders",
+        "audit_keys",
+        "audit_checkpoints",
+    ];
+
+    /// Row-level security holds in the database itself: the application role with no
+    /// tenant set reads nothing, and with a tenant set it can neither read, insert nor move
+    /// rows of another tenant.
+    #[tokio::test]
+    async fn row_level_security_confines_the_application_role() {
+        let Some(url) = testing::fresh_schema_url().await else {
+            return;
+        };
+        let store = PostgresStore::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        trustbox_store::testsuite::run_all(&store).await;
+
+        // the store's own connections act as the application role
+        let who: String = sqlx::query_scalar("SELECT current_user::text")
+            .fetch_one(&store.read)
+            .await
+            .expect("current_user");
+        assert_eq!(who, APP_ROLE);
+
+        // the owner sees every tenant; pick two with certificates
+        let tenants: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT tenant_id FROM certificates ORDER BY tenant_id LIMIT 2",
+        )
+        .fetch_all(&store.owner)
+        .await
+        .expect("owner reads");
+        assert_eq!(tenants.len(), 2, "the suite left two tenants with certificates");
+        let (a, b) = (&tenants[0], &tenants[1]);
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM certificates")
+            .fetch_one(&store.owner)
+            .await
+            .expect("count");
+        assert!(total > 0);
+
+        let revoked_of_b = "SELECT count(*) FROM certificates WHERE status = 'revoked' AND tenant_id = $1";
+        let before: i64 = sqlx::query_scalar(revoked_of_b)
+            .bind(b)
+            .fetch_one(&store.owner)
+            .await
+            .expect("count");
+        let mut conn = store.read.acquire().await.expect("app connection");
+        for table in TENANT_TABLES {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap_or_else(|e| panic!("{table}: {e}"));
+            assert_eq!(n, 0, "{table}: the application role with no tenant set reads no row");
+        }
+        for table in ["leases", "schema_migrations"] {
+            let e = sqlx::query(&format!("SELECT * FROM {table}"))
+                .fetch_all(&mut *conn)
+                .await
+                .expect_err("system tables are not the application's");
+            assert!(e.to_string().contains("permission denied"), "{table}: {e}");
+        }
+
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.expect("begin");
+        sqlx::query("SELECT set_config('trustbox.tenant', $1, true)")
+            .bind(a)
+            .execute(&mut *tx)
+            .await
+            .expect("scope");
+        let theirs: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM certificates WHERE tenant_id = $1")
+                .bind(b)
+                .fetch_one(&mut *tx)
+                .await
+                .expect("count");
+        assert_eq!(theirs, 0, "tenant a reads none of tenant b's certificates");
+        let mine: i64 = sqlx::query_scalar("SELECT count(*) FROM certificates")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("count");
+        assert!(mine > 0 && mine < total);
+        let touched = sqlx::query("UPDATE certificates SET status = 'revoked' WHERE tenant_id = $1")
+            .bind(b)
+            .execute(&mut *tx)
+            .await
+            .expect("update is filtered");
+        assert_eq!(touched.rows_affected(), 0, "tenant a cannot update tenant b's rows");
+        sqlx::query("SAVEPOINT s").execute(&mut *tx).await.expect("savepoint");
+        let e = sqlx::query(
+            "INSERT INTO tokens (id, tenant_id, name, scopes, hash, created_at) VALUES ('x', $1, 'n', 'admin', 'h', 0)",
+        )
+        .bind(b)
+        .execute(&mut *tx)
+        .await
+        .expect_err("a raw insert into another tenant is refused");
+        assert!(e.to_string().contains("row-level security"), "{e}");
+        sqlx::query("ROLLBACK TO SAVEPOINT s").execute(&mut *tx).await.expect("rollback");
+        let e = sqlx::query("UPDATE certificates SET tenant_id = $1")
+            .bind(b)
+            .execute(&mut *tx)
+            .await
+            .expect_err("moving a row to another tenant is refused");
+        assert!(e.to_string().contains("row-level security"), "{e}");
+        tx.rollback().await.expect("rollback");
+
+        let after: i64 = sqlx::query_scalar(revoked_of_b)
+                .bind(b)
+                .fetch_one(&store.owner)
+                .await
+                .expect("count");
+        assert_eq!(before, after, "nothing of tenant b changed");
     }
 }

@@ -18,7 +18,11 @@ use trustbox_store::{__sql::map_sqlx_error, StoreError};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_revocation.sql")),
+    (3, include_str!("../migrations/0003_isolation.sql")),
 ];
+/// Migrations that rebuild referenced tables: run with foreign-key enforcement off (it
+/// cannot change inside a transaction) and checked with `foreign_key_check` before commit.
+const REBUILDS: &[i64] = &[3];
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -89,38 +93,78 @@ impl SqliteStore {
     }
 
     async fn run_migrations(&self) -> Result<(), StoreError> {
+        use sqlx::Connection as _;
+        let mut conn = self.write.acquire().await.map_err(map_sqlx_error)?;
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
-            .execute(&self.write)
+            .execute(&mut *conn)
             .await
             .map_err(map_sqlx_error)?;
         for (version, sql) in MIGRATIONS {
-            let mut tx = self
-                .write
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(map_sqlx_error)?;
-            let done: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_sqlx_error)?;
-            if done.is_none() {
-                for statement in trustbox_store::split_sql(sql) {
-                    sqlx::query(statement)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_sqlx_error)?;
-                }
-                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, strftime('%s','now'))")
-                    .bind(version)
-                    .execute(&mut *tx)
+            let rebuild = REBUILDS.contains(version);
+            if rebuild {
+                sqlx::query("PRAGMA foreign_keys = OFF")
+                    .execute(&mut *conn)
                     .await
                     .map_err(map_sqlx_error)?;
             }
-            tx.commit().await.map_err(map_sqlx_error)?;
+            let result = Self::migrate_one(&mut conn, *version, sql, rebuild).await;
+            if rebuild {
+                sqlx::query("PRAGMA foreign_keys = ON")
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_sqlx_error)?;
+            }
+            result?;
         }
+        let _ = conn.ping().await;
         Ok(())
+    }
+
+    /// Applies migration `version` unless it was applied already, in one transaction.
+    async fn migrate_one(
+        conn: &mut sqlx::SqliteConnection,
+        version: i64,
+        sql: &str,
+        check_foreign_keys: bool,
+    ) -> Result<(), StoreError> {
+        use sqlx::Connection as _;
+        let mut tx = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_sqlx_error)?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_sqlx_error)?;
+        if done.is_some() {
+            return tx.commit().await.map_err(map_sqlx_error);
+        }
+        for statement in trustbox_store::split_sql(sql) {
+            sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx_error)?;
+        }
+        if check_foreign_keys {
+            let broken = sqlx::query("PRAGMA foreign_key_check")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_sqlx_error)?;
+            if !broken.is_empty() {
+                return Err(StoreError::Corrupt(format!(
+                    "migration {version}: {} row(s) reference another tenant's or a missing row",
+                    broken.len()
+                )));
+            }
+        }
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, strftime('%s','now'))")
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        tx.commit().await.map_err(map_sqlx_error)
     }
 }
 
@@ -128,7 +172,8 @@ trustbox_store::impl_sql_store!(
     SqliteStore,
     sqlx::Sqlite,
     lock = "",
-    begin = "BEGIN IMMEDIATE"
+    begin = "BEGIN IMMEDIATE",
+    rls = false
 );
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ pub const REVOKED_FOR_CRL: &str = "SELECT serial, revoked_at, revocation_reason,
 /// the generated `sqlx_revoked_for_crl`).
 #[macro_export]
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, lock = $lock:literal, begin = $begin:literal) => {
+    ($store:ty, $db:ty, lock = $lock:literal, begin = $begin:literal, rls = $rls:literal) => {
         const _: () = {
             use ::sqlx::Row as _;
             use $crate::{
@@ -194,6 +194,20 @@ macro_rules! impl_sql_store {
                 })
             }
 
+            /// Binds the transaction on `conn` to `tenant`: with row-level security (PostgreSQL)
+            /// the database then shows and accepts only that tenant's rows until the
+            /// transaction ends or another tenant is bound. A no-op where the engine has no RLS.
+            async fn scope(conn: &mut Conn, tenant: TenantId) -> Result<(), StoreError> {
+                if $rls {
+                    ::sqlx::query("SELECT set_config('trustbox.tenant', $1, true)")
+                        .bind(tenant.to_string())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(be)?;
+                }
+                Ok(())
+            }
+
             /// Rows per multi-row INSERT (keeps bind parameters far below both engines' limits).
             const CHUNK: usize = 256;
 
@@ -206,6 +220,7 @@ macro_rules! impl_sql_store {
                 tenants.dedup();
                 for tenant in tenants {
                     let t = tenant.to_string();
+                    scope(&mut *tx, tenant).await?;
                     let head = ::sqlx::query(concat!("SELECT seq, hash FROM audit_heads WHERE tenant_id = $1", $lock))
                         .bind(&t)
                         .fetch_optional(&mut *tx)
@@ -253,6 +268,19 @@ macro_rules! impl_sql_store {
 
             /// Inserts certificates and their SAN index rows, a chunk per statement.
             async fn insert_certificates(tx: &mut Conn, certs: &[&CertificateRecord]) -> Result<(), StoreError> {
+                let mut tenants: Vec<TenantId> = certs.iter().map(|c| c.tenant).collect();
+                tenants.sort();
+                tenants.dedup();
+                for tenant in tenants {
+                    scope(&mut *tx, tenant).await?;
+                    let own: Vec<&CertificateRecord> = certs.iter().copied().filter(|c| c.tenant == tenant).collect();
+                    insert_tenant_certificates(&mut *tx, &own).await?;
+                }
+                Ok(())
+            }
+
+            /// Inserts certificates of one tenant (the transaction is bound to it).
+            async fn insert_tenant_certificates(tx: &mut Conn, certs: &[&CertificateRecord]) -> Result<(), StoreError> {
                 struct Row<'a> {
                     c: &'a CertificateRecord,
                     id: String,
@@ -347,6 +375,20 @@ macro_rules! impl_sql_store {
             }
 
             impl $store {
+                /// A read transaction bound to `tenant`.
+                async fn read_tx(&self, tenant: TenantId) -> Result<::sqlx::Transaction<'_, $db>, StoreError> {
+                    let mut tx = self.read.begin().await.map_err(be)?;
+                    scope(&mut *tx, tenant).await?;
+                    Ok(tx)
+                }
+
+                /// A write transaction bound to `tenant`.
+                async fn write_tx(&self, tenant: TenantId) -> Result<::sqlx::Transaction<'_, $db>, StoreError> {
+                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
+                    scope(&mut *tx, tenant).await?;
+                    Ok(tx)
+                }
+
                 /// The shared `sqlx` read of a CRL shard's live revoked entries (engines may
                 /// use their own bulk path).
                 #[allow(dead_code)]
@@ -363,8 +405,9 @@ macro_rules! impl_sql_store {
                         .bind(issuer.to_string())
                         .bind(i64::from(shard))
                         .bind(now);
-                    let mut rows = q.fetch(&self.read);
+                    let mut rtx = self.read_tx(tenant).await?;
                     let mut out = Vec::new();
+                    let mut rows = q.fetch(&mut *rtx);
                     while let Some(r) = rows.try_next().await.map_err(be)? {
                         let reason: Option<String> = r.try_get("revocation_reason").map_err(be)?;
                         out.push(RevokedEntry {
@@ -374,6 +417,8 @@ macro_rules! impl_sql_store {
                             invalidity_date: r.try_get("invalidity_date").map_err(be)?,
                         });
                     }
+                    drop(rows);
+                    rtx.commit().await.map_err(be)?;
                     Ok(out)
                 }
 
@@ -399,7 +444,7 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn create_tenant(&self, tenant: &TenantRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
-                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
+                    let mut tx = self.write_tx(tenant.id).await?;
                     let id = tenant.id.to_string();
                     ::sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
                         .bind(&id)
@@ -419,7 +464,14 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn tenant_by_name(&self, name: &str) -> Result<Option<TenantRecord>, StoreError> {
-                    ::sqlx::query("SELECT id, name, created_at FROM tenants WHERE name = $1")
+                    // System path: a name is unique across tenants, and names are checked before
+                    // a tenant exists (so there is no tenant to scope by).
+                    let sql = if $rls {
+                        "SELECT id, name, created_at FROM tb_tenant_by_name($1)"
+                    } else {
+                        "SELECT id, name, created_at FROM tenants WHERE name = $1"
+                    };
+                    ::sqlx::query(sql)
                         .bind(name)
                         .fetch_optional(&self.read)
                         .await
@@ -429,17 +481,28 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn tenant(&self, id: TenantId) -> Result<Option<TenantRecord>, StoreError> {
+                    let mut rtx = self.read_tx(id).await?;
+                    let out = {
                     ::sqlx::query("SELECT id, name, created_at FROM tenants WHERE id = $1")
                         .bind(id.to_string())
-                        .fetch_optional(&self.read)
+                        .fetch_optional(&mut *rtx)
                         .await
                         .map_err(be)?
                         .map(|r| tenant_row(&r))
                         .transpose()
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
-                    ::sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY id")
+                    // System path: background workers walk tenants, then query each one scoped.
+                    let sql = if $rls {
+                        "SELECT id, name, created_at FROM tb_tenants() ORDER BY id"
+                    } else {
+                        "SELECT id, name, created_at FROM tenants ORDER BY id"
+                    };
+                    ::sqlx::query(sql)
                         .fetch_all(&self.read)
                         .await
                         .map_err(be)?
@@ -449,7 +512,7 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn insert_token(&self, token: &TokenRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
-                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
+                    let mut tx = self.write_tx(token.tenant).await?;
                     ::sqlx::query(
                         "INSERT INTO tokens (id, tenant_id, name, scopes, hash, created_at, revoked_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -469,7 +532,9 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-                    ::sqlx::query(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = $1"))
+                    // System path: how a request learns its tenant.
+                    let from = if $rls { "tb_token_by_hash($1)" } else { "tokens WHERE hash = $1" };
+                    ::sqlx::query(&format!("SELECT {TOKEN_COLS} FROM {from}"))
                         .bind(hash)
                         .fetch_optional(&self.read)
                         .await
@@ -479,18 +544,23 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn list_tokens(&self, tenant: TenantId) -> Result<Vec<TokenRecord>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     ::sqlx::query(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE tenant_id = $1 ORDER BY id"))
                         .bind(tenant.to_string())
-                        .fetch_all(&self.read)
+                        .fetch_all(&mut *rtx)
                         .await
                         .map_err(be)?
                         .iter()
                         .map(token_row)
                         .collect()
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn revoke_token(&self, tenant: TenantId, id: TokenId, at: i64, event: &NewAuditEvent) -> Result<(), StoreError> {
-                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
+                    let mut tx = self.write_tx(tenant).await?;
                     let done = ::sqlx::query(
                         "UPDATE tokens SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
                     )
@@ -513,7 +583,7 @@ macro_rules! impl_sql_store {
                     ca_certificate: Option<&CertificateRecord>,
                     event: &NewAuditEvent,
                 ) -> Result<(), StoreError> {
-                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
+                    let mut tx = self.write_tx(i.tenant).await?;
                     ::sqlx::query(
                         "INSERT INTO issuers (id, tenant_id, name, parent_id, certificate_der, common_name, key_backend, \
                          key_algorithm, key_wrapped, not_before, not_after, created_at, crl_shards, ocsp_enabled) \
@@ -545,7 +615,9 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn issuer_public(&self, id: IssuerId) -> Result<Option<IssuerRecord>, StoreError> {
-                    ::sqlx::query(&format!("SELECT {ISSUER_COLS} FROM issuers WHERE id = $1"))
+                    // System path: how a relying party's request learns the issuer's tenant.
+                    let from = if $rls { "tb_issuer_public($1)" } else { "issuers WHERE id = $1" };
+                    ::sqlx::query(&format!("SELECT {ISSUER_COLS} FROM {from}"))
                         .bind(id.to_string())
                         .fetch_optional(&self.read)
                         .await
@@ -561,7 +633,7 @@ macro_rules! impl_sql_store {
                     enabled: bool,
                     event: &NewAuditEvent,
                 ) -> Result<(), StoreError> {
-                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
+                    let mut tx = self.write_tx(tenant).await?;
                     let done = ::sqlx::query("UPDATE issuers SET ocsp_enabled = $1 WHERE tenant_id = $2 AND id = $3")
                         .bind(i64::from(enabled))
                         .bind(tenant.to_string())
@@ -577,40 +649,55 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn issuer(&self, tenant: TenantId, id: IssuerId) -> Result<Option<IssuerRecord>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     ::sqlx::query(&format!("SELECT {ISSUER_COLS} FROM issuers WHERE tenant_id = $1 AND id = $2"))
                         .bind(tenant.to_string())
                         .bind(id.to_string())
-                        .fetch_optional(&self.read)
+                        .fetch_optional(&mut *rtx)
                         .await
                         .map_err(be)?
                         .map(|r| issuer_row(&r))
                         .transpose()
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn issuer_by_name(&self, tenant: TenantId, name: &str) -> Result<Option<IssuerRecord>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     ::sqlx::query(&format!("SELECT {ISSUER_COLS} FROM issuers WHERE tenant_id = $1 AND name = $2"))
                         .bind(tenant.to_string())
                         .bind(name)
-                        .fetch_optional(&self.read)
+                        .fetch_optional(&mut *rtx)
                         .await
                         .map_err(be)?
                         .map(|r| issuer_row(&r))
                         .transpose()
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn list_issuers(&self, tenant: TenantId) -> Result<Vec<IssuerRecord>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     ::sqlx::query(&format!("SELECT {ISSUER_COLS} FROM issuers WHERE tenant_id = $1 ORDER BY id"))
                         .bind(tenant.to_string())
-                        .fetch_all(&self.read)
+                        .fetch_all(&mut *rtx)
                         .await
                         .map_err(be)?
                         .iter()
                         .map(issuer_row)
                         .collect()
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn insert_profile(&self, p: &ProfileRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
-                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
+                    let mut tx = self.write_tx(p.tenant).await?;
                     ::sqlx::query(
                         "INSERT INTO profiles (id, tenant_id, name, version, document, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
                     )
@@ -628,31 +715,41 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn profile(&self, tenant: TenantId, name: &str) -> Result<Option<ProfileRecord>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     ::sqlx::query(&format!(
                         "SELECT {PROFILE_COLS} FROM profiles WHERE tenant_id = $1 AND name = $2 ORDER BY version DESC LIMIT 1"
                     ))
                     .bind(tenant.to_string())
                     .bind(name)
-                    .fetch_optional(&self.read)
+                    .fetch_optional(&mut *rtx)
                     .await
                     .map_err(be)?
                     .map(|r| profile_row(&r))
                     .transpose()
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn list_profiles(&self, tenant: TenantId) -> Result<Vec<ProfileRecord>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     ::sqlx::query(&format!(
                         "SELECT {PROFILE_COLS} FROM profiles p WHERE tenant_id = $1 AND version = \
                          (SELECT MAX(version) FROM profiles q WHERE q.tenant_id = p.tenant_id AND q.name = p.name) \
                          ORDER BY name"
                     ))
                     .bind(tenant.to_string())
-                    .fetch_all(&self.read)
+                    .fetch_all(&mut *rtx)
                     .await
                     .map_err(be)?
                     .iter()
                     .map(profile_row)
                     .collect()
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn commit_issuances(&self, batch: &[IssuanceRecord]) -> Result<(), StoreError> {
@@ -660,17 +757,24 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn certificate(&self, tenant: TenantId, id: CertificateId) -> Result<Option<CertificateRecord>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     ::sqlx::query(&format!("SELECT {CERT_COLS} FROM certificates WHERE tenant_id = $1 AND id = $2"))
                         .bind(tenant.to_string())
                         .bind(id.to_string())
-                        .fetch_optional(&self.read)
+                        .fetch_optional(&mut *rtx)
                         .await
                         .map_err(be)?
                         .map(|r| cert_row(&r))
                         .transpose()
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn list_certificates(&self, tenant: TenantId, f: &CertificateFilter) -> Result<Vec<CertificateRecord>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     let t = tenant.to_string();
                     let mut qb = ::sqlx::QueryBuilder::<$db>::new(format!("SELECT {CERT_COLS} FROM certificates WHERE tenant_id = "));
                     qb.push_bind(t.clone());
@@ -695,12 +799,15 @@ macro_rules! impl_sql_store {
                     }
                     qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(f.limit));
                     qb.build()
-                        .fetch_all(&self.read)
+                        .fetch_all(&mut *rtx)
                         .await
                         .map_err(be)?
                         .iter()
                         .map(cert_row)
                         .collect()
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn revoke_certificate(
@@ -712,7 +819,7 @@ macro_rules! impl_sql_store {
                     invalidity_date: Option<i64>,
                     event: &NewAuditEvent,
                 ) -> Result<RevokeOutcome, StoreError> {
-                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
+                    let mut tx = self.write_tx(tenant).await?;
                     let t = tenant.to_string();
                     let i = id.to_string();
                     let row = ::sqlx::query(&format!(
@@ -765,26 +872,33 @@ macro_rules! impl_sql_store {
                     issuer: IssuerId,
                     serial: &str,
                 ) -> Result<Option<CertificateRecord>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     ::sqlx::query(&format!(
                         "SELECT {CERT_COLS} FROM certificates WHERE tenant_id = $1 AND issuer_id = $2 AND serial = $3"
                     ))
                     .bind(tenant.to_string())
                     .bind(issuer.to_string())
                     .bind(serial)
-                    .fetch_optional(&self.read)
+                    .fetch_optional(&mut *rtx)
                     .await
                     .map_err(be)?
                     .map(|r| cert_row(&r))
                     .transpose()
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn revoked_since(&self, tenant: TenantId, since: i64) -> Result<Vec<(IssuerId, String)>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     ::sqlx::query(
                         "SELECT issuer_id, serial FROM certificates WHERE tenant_id = $1 AND status = 'revoked' AND revoked_at >= $2",
                     )
                     .bind(tenant.to_string())
                     .bind(since)
-                    .fetch_all(&self.read)
+                    .fetch_all(&mut *rtx)
                     .await
                     .map_err(be)?
                     .iter()
@@ -795,65 +909,88 @@ macro_rules! impl_sql_store {
                         ))
                     })
                     .collect()
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn ensure_crl_shards(&self, tenant: TenantId, issuer: IssuerId, count: u32) -> Result<(), StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     let have: i64 = ::sqlx::query_scalar(
                         "SELECT COUNT(*) FROM crl_shards WHERE tenant_id = $1 AND issuer_id = $2",
                     )
                     .bind(tenant.to_string())
                     .bind(issuer.to_string())
-                    .fetch_one(&self.read)
+                    .fetch_one(&mut *rtx)
                     .await
                     .map_err(be)?;
                     if have >= i64::from(count) {
                         return Ok(());
                     }
-                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
+                    let mut tx = self.write_tx(tenant).await?;
                     insert_shards(&mut *tx, tenant, issuer, 0..count).await?;
                     tx.commit().await.map_err(be)
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn crl_shards_due(&self, tenant: TenantId, now: i64) -> Result<Vec<CrlShardState>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     ::sqlx::query(&format!(
                         "SELECT {SHARD_COLS} FROM crl_shards WHERE tenant_id = $1 AND \
                          (revision > published_revision OR refresh_at IS NULL OR refresh_at <= $2) ORDER BY issuer_id, shard"
                     ))
                     .bind(tenant.to_string())
                     .bind(now)
-                    .fetch_all(&self.read)
+                    .fetch_all(&mut *rtx)
                     .await
                     .map_err(be)?
                     .iter()
                     .map(shard_row)
                     .collect()
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn crl_shard(&self, tenant: TenantId, issuer: IssuerId, shard: u32) -> Result<Option<CrlShardState>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     ::sqlx::query(&format!(
                         "SELECT {SHARD_COLS} FROM crl_shards WHERE tenant_id = $1 AND issuer_id = $2 AND shard = $3"
                     ))
                     .bind(tenant.to_string())
                     .bind(issuer.to_string())
                     .bind(i64::from(shard))
-                    .fetch_optional(&self.read)
+                    .fetch_optional(&mut *rtx)
                     .await
                     .map_err(be)?
                     .map(|r| shard_row(&r))
                     .transpose()
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn crl_der(&self, tenant: TenantId, issuer: IssuerId, shard: u32) -> Result<Option<Vec<u8>>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     let der: Option<Option<Vec<u8>>> = ::sqlx::query_scalar(
                         "SELECT der FROM crl_shards WHERE tenant_id = $1 AND issuer_id = $2 AND shard = $3",
                     )
                     .bind(tenant.to_string())
                     .bind(issuer.to_string())
                     .bind(i64::from(shard))
-                    .fetch_optional(&self.read)
+                    .fetch_optional(&mut *rtx)
                     .await
                     .map_err(be)?;
                     Ok(der.flatten())
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn revoked_for_crl(
@@ -873,7 +1010,7 @@ macro_rules! impl_sql_store {
                     shard: u32,
                     crl: &CrlPublication,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
+                    let mut tx = self.write_tx(tenant).await?;
                     let done = ::sqlx::query(
                         "UPDATE crl_shards SET published_revision = $1, crl_number = $2, this_update = $3, next_update = $4, \
                          refresh_at = $5, der = $6 WHERE tenant_id = $7 AND issuer_id = $8 AND shard = $9 AND crl_number < $2",
@@ -895,7 +1032,7 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn insert_ocsp_responder(&self, o: &OcspResponderRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
-                    let mut tx = self.write.begin_with($begin).await.map_err(be)?;
+                    let mut tx = self.write_tx(o.tenant).await?;
                     ::sqlx::query(
                         "INSERT INTO ocsp_responders (id, tenant_id, issuer_id, certificate_der, key_backend, key_algorithm, \
                          key_wrapped, not_before, not_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -918,20 +1055,37 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn ocsp_responder(&self, tenant: TenantId, issuer: IssuerId) -> Result<Option<OcspResponderRecord>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     ::sqlx::query(&format!(
                         "SELECT {RESPONDER_COLS} FROM ocsp_responders WHERE tenant_id = $1 AND issuer_id = $2 \
                          ORDER BY not_after DESC LIMIT 1"
                     ))
                     .bind(tenant.to_string())
                     .bind(issuer.to_string())
-                    .fetch_optional(&self.read)
+                    .fetch_optional(&mut *rtx)
                     .await
                     .map_err(be)?
                     .map(|r| responder_row(&r))
                     .transpose()
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
 
                 async fn try_lease(&self, name: &str, holder: &str, now: i64, ttl: i64) -> Result<bool, StoreError> {
+                    if $rls {
+                        // System path: leases are system rows behind a definer function.
+                        let won: bool = ::sqlx::query_scalar("SELECT tb_try_lease($1, $2, $3, $4)")
+                            .bind(name)
+                            .bind(holder)
+                            .bind(now + ttl)
+                            .bind(now)
+                            .fetch_one(&self.write)
+                            .await
+                            .map_err(be)?;
+                        return Ok(won);
+                    }
                     let done = ::sqlx::query(
                         "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
                          ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
@@ -958,18 +1112,23 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn list_audit(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let out = {
                     ::sqlx::query(&format!(
                         "SELECT {AUDIT_COLS} FROM audit_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
                     ))
                     .bind(tenant.to_string())
                     .bind(after)
                     .bind(i64::from(limit))
-                    .fetch_all(&self.read)
+                    .fetch_all(&mut *rtx)
                     .await
                     .map_err(be)?
                     .iter()
                     .map(audit_row)
                     .collect()
+                };
+                    rtx.commit().await.map_err(be)?;
+                    out
                 }
             }
         };

@@ -108,6 +108,7 @@ pub async fn run_all(store: &dyn Store) {
     crl_shards(store).await;
     ocsp_responders_and_leases(store).await;
     audit_chain(store).await;
+    cross_tenant_references(store).await;
     store.migrate().await.expect("migrations are idempotent");
 }
 
@@ -697,4 +698,58 @@ async fn audit_chain(store: &dyn Store) {
         1,
         "chains are per tenant"
     );
+}
+
+/// Composite foreign keys: no row of one tenant can reference another tenant's issuer or
+/// certificate, whatever the caller passes.
+async fn cross_tenant_references(store: &dyn Store) {
+    let a = tenant(store, "owner").await;
+    let b = tenant(store, "intruder").await;
+    let a_root = issuer_record(a, "a-root");
+    store
+        .insert_issuer(&a_root, None, &event(a, "issuer.create"))
+        .await
+        .expect("a's root");
+    // b's certificate signed "by" a's issuer
+    let forged = cert(b, a_root.id, "0badc0de", &["dns:forged.example"], 2_000_000_000);
+    assert!(
+        store.commit_issuances(&[forged]).await.is_err(),
+        "a certificate of tenant b naming tenant a's issuer must be refused by the store"
+    );
+    // b's intermediate under a's root
+    let child = IssuerRecord {
+        parent: Some(a_root.id),
+        ..issuer_record(b, "b-under-a")
+    };
+    assert!(
+        store
+            .insert_issuer(&child, None, &event(b, "issuer.create"))
+            .await
+            .is_err(),
+        "an issuer of tenant b under tenant a's root must be refused by the store"
+    );
+    // b's OCSP responder for a's issuer
+    let responder = OcspResponderRecord {
+        id: uuid::Uuid::now_v7(),
+        tenant: b,
+        issuer: a_root.id,
+        certificate_der: vec![0x30, 0],
+        key_backend: "sealed-v1".into(),
+        key_algorithm: KeyAlgorithm::EcdsaP256,
+        key_wrapped: vec![1],
+        not_before: 0,
+        not_after: 9,
+        created_at: 1,
+    };
+    assert!(
+        store
+            .insert_ocsp_responder(&responder, &event(b, "ocsp.responder.issue"))
+            .await
+            .is_err(),
+        "a responder of tenant b for tenant a's issuer must be refused by the store"
+    );
+    // nothing of a's is visible to b, and b's chain recorded none of the refused writes
+    assert!(store.issuer(b, a_root.id).await.expect("read").is_none());
+    assert!(store.list_certificates(b, &CertificateFilter { limit: 100, ..Default::default() }).await.expect("list").is_empty());
+    assert_eq!(verify_chain(store, b).await.expect("b's chain"), 1);
 }

@@ -355,7 +355,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() -> anyhow::Result<()
         );
         assert_problem(
             &issue(&c, &good, json!({"issuer": "nope"})).await?,
-            400,
+            404,
             "unknown-issuer",
         );
         assert_problem(
