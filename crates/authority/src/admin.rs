@@ -251,6 +251,17 @@ impl Authority {
             Some(p) => Some(self.issuer_by_reference(tenant, p).await?),
             None => None,
         };
+        if let Some(p) = &parent {
+            if p.ca.path_len() == Some(0) {
+                return Err(AuthorityError::invalid(
+                    "ca-constraint",
+                    format!(
+                        "issuer {:?} has pathLenConstraint 0: it may sign no CA certificates",
+                        p.name
+                    ),
+                ));
+            }
+        }
         let now = self.clock.now();
         let params = CaParams {
             common_name: req.common_name.clone(),

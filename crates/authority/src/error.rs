@@ -105,6 +105,8 @@ impl From<X509Error> for AuthorityError {
             X509Error::BadSan(_) => "bad-san",
             X509Error::ProfileViolation { .. } => "profile-violation",
             X509Error::InvalidProfile(_) => "invalid-profile",
+            X509Error::ForbiddenInLeafProfile(_) => "forbidden-in-leaf-profile",
+            X509Error::CaConstraint(_) => "ca-constraint",
             X509Error::Build(_) | X509Error::Lint(_) => return Self::internal(e),
         };
         Self::invalid(code, e.to_string())

@@ -385,6 +385,31 @@ impl Authority {
                 .map_err(AuthorityError::internal)?,
         )?;
         let not_after = (now + validity).min(ca.ca.not_after().unix_timestamp());
+        let serial = trustbox_x509::IssuingCa::serial_of(&der)
+            .ok_or_else(|| AuthorityError::internal("responder certificate serial"))?;
+        let fingerprint = trustbox_types::Fingerprint::of_der(&der).to_string();
+        // The responder is a certificate of its CA like any other: in its inventory.
+        let inventory = trustbox_store::CertificateRecord {
+            id: trustbox_types::CertificateId::generate(),
+            tenant,
+            issuer: ca.id,
+            serial: serial.to_hex(),
+            fingerprint: fingerprint.clone(),
+            common_name: Some(format!("OCSP Responder for {}", ca.name)),
+            sans: Vec::new(),
+            key_algorithm: key.algorithm,
+            not_before,
+            not_after,
+            status: trustbox_types::CertificateStatus::Valid,
+            revoked_at: None,
+            revocation_reason: None,
+            invalidity_date: None,
+            crl_shard: crate::revocation::shard_of(&serial, ca.crl_shards),
+            profile: "ocsp-responder@0".into(),
+            source: "system".into(),
+            der: der.clone(),
+            created_at: now,
+        };
         let rec = OcspResponderRecord {
             id: uuid::Uuid::new_v4(),
             tenant,
@@ -403,9 +428,18 @@ impl Authority {
             "ocsp.responder.issue",
             format!("issuer:{}", ca.id),
             "success",
-            serde_json::json!({ "responder": rec.id, "not_after": not_after }),
+            serde_json::json!({
+                "responder": rec.id,
+                "certificate": inventory.id,
+                "serial": inventory.serial,
+                "fingerprint": fingerprint,
+                "issuer": ca.id,
+                "not_after": not_after,
+            }),
         );
-        self.store.insert_ocsp_responder(&rec, &event).await?;
+        self.store
+            .insert_ocsp_responder(&rec, Some(&inventory), &event)
+            .await?;
         tracing::info!(issuer = %ca.id, responder = %rec.id, "OCSP responder certificate issued");
         Ok(())
     }

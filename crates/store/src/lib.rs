@@ -233,10 +233,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, StoreError>;
 
     // ---- OCSP
-    /// Stores a new delegated responder certificate.
+    /// Stores a new delegated responder certificate and, when given, its record in the
+    /// issuer's inventory (so it can be listed and revoked like any certificate it signed).
     async fn insert_ocsp_responder(
         &self,
         responder: &OcspResponderRecord,
+        inventory: Option<&CertificateRecord>,
         event: &NewAuditEvent,
     ) -> Result<(), StoreError>;
     /// The issuer's responder certificate that expires last.

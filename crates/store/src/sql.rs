@@ -1031,7 +1031,12 @@ macro_rules! impl_sql_store {
                     Ok(done.rows_affected() == 1)
                 }
 
-                async fn insert_ocsp_responder(&self, o: &OcspResponderRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
+                async fn insert_ocsp_responder(
+                    &self,
+                    o: &OcspResponderRecord,
+                    inventory: Option<&CertificateRecord>,
+                    event: &NewAuditEvent,
+                ) -> Result<(), StoreError> {
                     let mut tx = self.write_tx(o.tenant).await?;
                     ::sqlx::query(
                         "INSERT INTO ocsp_responders (id, tenant_id, issuer_id, certificate_der, key_backend, key_algorithm, \
@@ -1050,6 +1055,9 @@ macro_rules! impl_sql_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(be)?;
+                    if let Some(c) = inventory {
+                        insert_certificates(&mut *tx, &[c]).await?;
+                    }
                     chain(&mut *tx, &[event]).await?;
                     tx.commit().await.map_err(be)
                 }

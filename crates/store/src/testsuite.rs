@@ -651,7 +651,7 @@ async fn ocsp_responders_and_leases(store: &dyn Store) {
     let new = responder(200);
     for r in [&new, &old] {
         store
-            .insert_ocsp_responder(r, &event(a, "ocsp.responder.issue"))
+            .insert_ocsp_responder(r, None, &event(a, "ocsp.responder.issue"))
             .await
             .expect("insert");
     }
@@ -711,7 +711,13 @@ async fn cross_tenant_references(store: &dyn Store) {
         .await
         .expect("a's root");
     // b's certificate signed "by" a's issuer
-    let forged = cert(b, a_root.id, "0badc0de", &["dns:forged.example"], 2_000_000_000);
+    let forged = cert(
+        b,
+        a_root.id,
+        "0badc0de",
+        &["dns:forged.example"],
+        2_000_000_000,
+    );
     assert!(
         store.commit_issuances(&[forged]).await.is_err(),
         "a certificate of tenant b naming tenant a's issuer must be refused by the store"
@@ -743,13 +749,23 @@ async fn cross_tenant_references(store: &dyn Store) {
     };
     assert!(
         store
-            .insert_ocsp_responder(&responder, &event(b, "ocsp.responder.issue"))
+            .insert_ocsp_responder(&responder, None, &event(b, "ocsp.responder.issue"))
             .await
             .is_err(),
         "a responder of tenant b for tenant a's issuer must be refused by the store"
     );
     // nothing of a's is visible to b, and b's chain recorded none of the refused writes
     assert!(store.issuer(b, a_root.id).await.expect("read").is_none());
-    assert!(store.list_certificates(b, &CertificateFilter { limit: 100, ..Default::default() }).await.expect("list").is_empty());
+    assert!(store
+        .list_certificates(
+            b,
+            &CertificateFilter {
+                limit: 100,
+                ..Default::default()
+            }
+        )
+        .await
+        .expect("list")
+        .is_empty());
     assert_eq!(verify_chain(store, b).await.expect("b's chain"), 1);
 }

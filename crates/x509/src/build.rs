@@ -128,6 +128,7 @@ pub struct IssuingCa {
     serial: Serial,
     not_after: OffsetDateTime,
     key_algorithm: KeyAlgorithm,
+    path_len: Option<u32>,
 }
 
 impl std::fmt::Debug for IssuingCa {
@@ -180,14 +181,23 @@ impl IssuingCa {
         let cert = ca_params(p, &Serial::random())
             .self_signed(&key)
             .map_err(build_err)?;
+        crate::lint::lint_ca(cert.der(), None)?;
         Self::from_certificate(cert.der().to_vec(), signer)
     }
 
     /// Loads a CA from its certificate and the signer holding its key; fails if the two
     /// do not belong together.
     pub fn from_certificate(cert_der: Vec<u8>, signer: Arc<dyn Signer>) -> Result<Self, X509Error> {
-        let (subject_raw, ski, serial, not_after) = {
+        let (subject_raw, ski, serial, not_after, path_len) = {
             let (_, cert) = X509Certificate::from_der(&cert_der).map_err(build_err)?;
+            let path_len = match cert.basic_constraints() {
+                Ok(Some(bc)) if bc.value.ca => bc.value.path_len_constraint,
+                _ => {
+                    return Err(X509Error::Build(
+                        "the certificate is not a CA certificate".into(),
+                    ))
+                }
+            };
             if cert.public_key().raw != signer.public_key_spki() {
                 return Err(X509Error::Build(
                     "the CA certificate does not match its key in custody".into(),
@@ -212,6 +222,7 @@ impl IssuingCa {
                 ski,
                 serial,
                 cert.validity().not_after.to_datetime(),
+                path_len,
             )
         };
         let key_algorithm = signer.algorithm();
@@ -225,7 +236,13 @@ impl IssuingCa {
             serial,
             not_after,
             key_algorithm,
+            path_len,
         })
+    }
+
+    /// Its pathLenConstraint: how many CAs may follow it in a path (`None`: unlimited).
+    pub fn path_len(&self) -> Option<u32> {
+        self.path_len
     }
 
     /// The CA's certificate (DER).
@@ -294,6 +311,20 @@ impl IssuingCa {
             )));
         }
         let mut p = p.clone();
+        // RFC 5280 §4.2.1.9: a CA with pathLenConstraint n admits n more CAs below it.
+        match self.path_len {
+            Some(0) => {
+                return Err(X509Error::CaConstraint(
+                    "the parent CA has pathLenConstraint 0: it may sign no CA certificates".into(),
+                ))
+            }
+            Some(n) => {
+                let most = u8::try_from(n - 1).unwrap_or(u8::MAX);
+                p.path_len = Some(p.path_len.map_or(most, |asked| asked.min(most)));
+            }
+            None => {}
+        }
+        // A child never outlives its parent.
         p.not_after = p.not_after.min(self.not_after);
         let mut params = ca_params(&p, serial);
         params.use_authority_key_identifier_extension = true;
@@ -301,6 +332,7 @@ impl IssuingCa {
         let cert = params
             .signed_by(&CustodyKey(subject.clone()), &self.issuer)
             .map_err(build_err)?;
+        crate::lint::lint_ca(cert.der(), Some(self))?;
         IssuingCa::from_certificate(cert.der().to_vec(), subject)
     }
 
@@ -484,6 +516,46 @@ pub(crate) mod tests {
             _dir: dir,
             root,
             intermediate,
+        }
+    }
+
+    #[test]
+    fn path_length_constraints_hold_and_children_never_outlive_parents() {
+        let pki = test_pki();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store =
+            SealedKeyStore::new(&Kek::load_or_create(&dir.path().join("kek")).expect("kek"))
+                .expect("store");
+        let now = OffsetDateTime::now_utc();
+        let params = |path_len, days| CaParams {
+            common_name: "Child".into(),
+            organization: None,
+            path_len,
+            not_before: now,
+            not_after: now + time::Duration::days(days),
+        };
+        // the test intermediate has pathLen 0 (and was asked to outlive its root)
+        assert_eq!(pki.intermediate.path_len(), Some(0));
+        assert!(pki.intermediate.not_after() <= pki.root.not_after());
+        let (_, key) = store.generate(KeyAlgorithm::EcdsaP256).expect("key");
+        let e = pki
+            .intermediate
+            .issue_intermediate(&params(None, 30), key, &Serial::random(), &UrlSet::default())
+            .expect_err("no CA under pathLen 0");
+        assert!(matches!(e, X509Error::CaConstraint(_)), "{e}");
+        // under pathLen 2, a child asking for more (or nothing) gets 1
+        let (_, key) = store.generate(KeyAlgorithm::EcdsaP256).expect("key");
+        let mid = pki
+            .root
+            .issue_intermediate(&params(Some(2), 100), key, &Serial::random(), &UrlSet::default())
+            .expect("mid");
+        for asked in [None, Some(5)] {
+            let (_, key) = store.generate(KeyAlgorithm::EcdsaP256).expect("key");
+            let child = mid
+                .issue_intermediate(&params(asked, 99_999), key, &Serial::random(), &UrlSet::default())
+                .expect("child");
+            assert_eq!(child.path_len(), Some(1), "asked {asked:?}");
+            assert!(child.not_after() <= mid.not_after());
         }
     }
 

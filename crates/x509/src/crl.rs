@@ -296,6 +296,7 @@ impl IssuingCa {
         let cert = params
             .signed_by(&CustodyKey::new(subject), self.issuer())
             .map_err(build_err)?;
+        crate::lint::lint_ocsp_responder(cert.der(), self)?;
         Ok(cert.der().to_vec())
     }
 }

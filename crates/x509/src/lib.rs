@@ -15,7 +15,7 @@ mod profile;
 pub use build::{CaCertificate, CaParams, IssuingCa, LeafPlan, UrlSet};
 pub use crl::{CrlEntry, CrlSpec};
 pub use csr::{parse_csr, ParsedCsr};
-pub use lint::lint_leaf;
+pub use lint::{lint_ca, lint_leaf, lint_ocsp_responder};
 pub use names::{DnsName, SubjectAltName};
 pub use profile::{builtin_profiles, DnsRules, EmailRules, IpRules, Profile, SanRules, UriRules};
 
@@ -48,6 +48,13 @@ pub enum X509Error {
     /// A profile definition is invalid.
     #[error("invalid profile: {0}")]
     InvalidProfile(String),
+    /// A leaf profile asks for what only a CA or its OCSP responder may hold
+    /// (id-kp-OCSPSigning, anyExtendedKeyUsage, CA:TRUE, keyCertSign).
+    #[error("leaf profiles may not carry {0}")]
+    ForbiddenInLeafProfile(String),
+    /// A CA's constraints forbid the request (a parent with pathLenConstraint 0).
+    #[error("{0}")]
+    CaConstraint(String),
     /// Building or signing the certificate failed.
     #[error("certificate could not be built: {0}")]
     Build(String),

@@ -96,3 +96,131 @@ pub fn lint_leaf(der: &[u8], ca: &IssuingCa, plan: &LeafPlan) -> Result<(), X509
     }
     Ok(())
 }
+
+/// What every certificate we sign must satisfy, whatever it is: v3, a positive serial of
+/// 64 to 160 bits, a validity that does not outlive the issuer, the issuer's name, and the
+/// key identifiers (AKI equal to the issuer's SKI when there is an issuer).
+fn lint_common(
+    cert: &X509Certificate<'_>,
+    rest: &[u8],
+    issuer: Option<&IssuingCa>,
+) -> Result<(), X509Error> {
+    let fail = |m: &str| Err(X509Error::Lint(m.to_owned()));
+    if !rest.is_empty() {
+        return fail("trailing data after the certificate");
+    }
+    if cert.version() != X509Version::V3 {
+        return fail("not a v3 certificate");
+    }
+    let serial = cert.raw_serial();
+    if serial.is_empty() || serial.len() > 20 || serial[0] & 0x80 != 0 || serial.len() < 9 {
+        return fail("serial must be positive, at most 20 octets and carry at least 64 bits");
+    }
+    let validity = cert.validity();
+    if validity.not_before.timestamp() >= validity.not_after.timestamp() {
+        return fail("notBefore is not before notAfter");
+    }
+    let mut ski = None;
+    let mut aki = None;
+    for ext in cert.extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => ski = Some(k.0.to_vec()),
+            ParsedExtension::AuthorityKeyIdentifier(a) => {
+                aki = Some(a.key_identifier.as_ref().map(|k| k.0.to_vec()))
+            }
+            ParsedExtension::ParseError { .. } | ParsedExtension::UnsupportedExtension { .. }
+                if ext.critical =>
+            {
+                return fail("a critical extension does not parse");
+            }
+            _ => {}
+        }
+    }
+    if ski.is_none() {
+        return fail("subjectKeyIdentifier is required");
+    }
+    match issuer {
+        Some(ca) => {
+            if validity.not_after.timestamp() > ca.not_after().unix_timestamp() {
+                return fail("certificate outlives its issuer");
+            }
+            if cert.issuer().as_raw() != ca.subject_raw() {
+                return fail("issuer name differs from the CA's subject");
+            }
+            if aki.flatten().as_deref() != Some(ca.key_id()) {
+                return fail("authorityKeyIdentifier differs from the CA's subjectKeyIdentifier");
+            }
+        }
+        None => {
+            if cert.issuer().as_raw() != cert.subject().as_raw() {
+                return fail("a root's issuer must be its own subject");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks a CA certificate just signed by `parent` (`None`: self-signed root): the common
+/// rules, critical basicConstraints CA:TRUE within the parent's pathLenConstraint, critical
+/// keyUsage with keyCertSign and cRLSign, and no extendedKeyUsage. A failing one is never
+/// stored or used.
+pub fn lint_ca(der: &[u8], parent: Option<&IssuingCa>) -> Result<(), X509Error> {
+    let fail = |m: &str| Err(X509Error::Lint(m.to_owned()));
+    let (rest, cert) =
+        X509Certificate::from_der(der).map_err(|e| X509Error::Lint(e.to_string()))?;
+    lint_common(&cert, rest, parent)?;
+    let bc = match cert.basic_constraints() {
+        Ok(Some(bc)) if bc.critical && bc.value.ca => bc.value,
+        _ => return fail("a CA certificate needs critical basicConstraints CA:TRUE"),
+    };
+    if let Some(parent_len) = parent.and_then(IssuingCa::path_len) {
+        if parent_len == 0 {
+            return fail("the parent's pathLenConstraint 0 admits no CA below it");
+        }
+        match bc.path_len_constraint {
+            Some(n) if n < parent_len => {}
+            _ => return fail("pathLenConstraint must be below the parent's"),
+        }
+    }
+    match cert.key_usage() {
+        Ok(Some(ku)) if ku.critical && ku.value.key_cert_sign() && ku.value.crl_sign() => {}
+        _ => return fail("a CA certificate needs critical keyUsage keyCertSign and cRLSign"),
+    }
+    if matches!(cert.extended_key_usage(), Ok(Some(_))) {
+        return fail("CA certificates carry no extendedKeyUsage");
+    }
+    Ok(())
+}
+
+/// Checks a delegated OCSP responder certificate just signed by `ca` (RFC 6960 §4.2.2.2):
+/// the common rules, CA:FALSE, keyUsage digitalSignature only, extendedKeyUsage exactly
+/// id-kp-OCSPSigning.
+pub fn lint_ocsp_responder(der: &[u8], ca: &IssuingCa) -> Result<(), X509Error> {
+    let fail = |m: &str| Err(X509Error::Lint(m.to_owned()));
+    let (rest, cert) =
+        X509Certificate::from_der(der).map_err(|e| X509Error::Lint(e.to_string()))?;
+    lint_common(&cert, rest, Some(ca))?;
+    if let Ok(Some(bc)) = cert.basic_constraints() {
+        if bc.value.ca {
+            return fail("an OCSP responder certificate may not be a CA");
+        }
+    }
+    match cert.key_usage() {
+        Ok(Some(ku))
+            if ku.critical
+                && ku.value.digital_signature()
+                && !ku.value.key_cert_sign()
+                && !ku.value.crl_sign() => {}
+        _ => return fail("a responder needs critical keyUsage digitalSignature only"),
+    }
+    match cert.extended_key_usage() {
+        Ok(Some(eku))
+            if eku.value.ocsp_signing
+                && !eku.value.any
+                && !eku.value.server_auth
+                && !eku.value.client_auth
+                && eku.value.other.is_empty() => {}
+        _ => return fail("a responder's extendedKeyUsage must be exactly id-kp-OCSPSigning"),
+    }
+    Ok(())
+}

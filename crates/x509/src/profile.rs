@@ -104,8 +104,13 @@ pub struct Profile {
     /// dropped for non-RSA keys, where it is meaningless.
     pub key_usage: Vec<String>,
     /// extendedKeyUsage names (`serverAuth`, `clientAuth`, `codeSigning`,
-    /// `emailProtection`, `timeStamping`) or dotted OIDs.
+    /// `emailProtection`, `timeStamping`) or dotted OIDs; never `OCSPSigning` or
+    /// `anyExtendedKeyUsage`.
     pub extended_key_usage: Vec<String>,
+    /// basicConstraints cA. Always false: profiles describe leaves, and `true` is refused
+    /// (CA certificates are made only through the issuer API, under its constraints).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ca: bool,
 }
 
 const KU_NAMES: [&str; 6] = [
@@ -122,6 +127,12 @@ const EKU_NAMES: [&str; 5] = [
     "codeSigning",
     "emailProtection",
     "timeStamping",
+];
+
+/// Extended key usages a leaf profile may never carry, by name and OID.
+const FORBIDDEN_EKUS: [(&str, &str); 2] = [
+    ("OCSPSigning", "1.3.6.1.5.5.7.3.9"),
+    ("anyExtendedKeyUsage", "2.5.29.37.0"),
 ];
 
 impl Profile {
@@ -146,7 +157,15 @@ impl Profile {
         if self.default_validity_days == 0 || self.default_validity_days > self.max_validity_days {
             return bad("default_validity_days must be between 1 and max_validity_days".into());
         }
+        if self.ca {
+            return Err(X509Error::ForbiddenInLeafProfile(
+                "basicConstraints CA:TRUE".into(),
+            ));
+        }
         for ku in &self.key_usage {
+            if ku == "keyCertSign" || ku == "cRLSign" {
+                return Err(X509Error::ForbiddenInLeafProfile(format!("key_usage {ku}")));
+            }
             if !KU_NAMES.contains(&ku.as_str()) {
                 return bad(format!(
                     "key_usage {ku:?} is not allowed in leaf profiles (allowed: {})",
@@ -158,6 +177,23 @@ impl Profile {
             return bad("key_usage must not be empty".into());
         }
         for eku in &self.extended_key_usage {
+            // A leaf with OCSPSigning signed by the CA could answer OCSP for it; any EKU
+            // includes that. Refused by name and by OID.
+            let oid = parse_oid(eku).map(|o| {
+                o.iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(".")
+            });
+            if let Some(what) = FORBIDDEN_EKUS
+                .iter()
+                .find(|(name, dotted)| eku == name || oid.as_deref() == Some(dotted))
+            {
+                return Err(X509Error::ForbiddenInLeafProfile(format!(
+                    "extended_key_usage {} ({})",
+                    what.0, what.1
+                )));
+            }
             if !EKU_NAMES.contains(&eku.as_str()) && parse_oid(eku).is_none() {
                 return bad(format!(
                     "extended_key_usage {eku:?} is neither a known name nor a dotted OID"
@@ -427,6 +463,7 @@ pub fn builtin_profiles() -> Vec<Profile> {
         san,
         key_usage: vec!["digitalSignature".into(), "keyEncipherment".into()],
         extended_key_usage: ekus.iter().map(|s| s.to_string()).collect(),
+        ca: false,
     };
     vec![
         base(
@@ -511,6 +548,29 @@ mod tests {
 
     fn dns(s: &str) -> SanType {
         SanType::DnsName(s.try_into().expect("ia5"))
+    }
+
+    #[test]
+    fn leaf_profiles_never_carry_ocsp_signing_any_eku_or_ca_powers() {
+        for eku in ["OCSPSigning", "1.3.6.1.5.5.7.3.9", "anyExtendedKeyUsage", "2.5.29.37.0"] {
+            let mut p = profile("tls-server");
+            p.extended_key_usage.push(eku.into());
+            let e = p.validate().expect_err(eku);
+            assert!(matches!(e, X509Error::ForbiddenInLeafProfile(_)), "{eku}: {e}");
+        }
+        for ku in ["keyCertSign", "cRLSign"] {
+            let mut p = profile("tls-server");
+            p.key_usage.push(ku.into());
+            let e = p.validate().expect_err(ku);
+            assert!(matches!(e, X509Error::ForbiddenInLeafProfile(_)), "{ku}: {e}");
+        }
+        let mut p = profile("tls-server");
+        p.ca = true;
+        assert!(matches!(p.validate(), Err(X509Error::ForbiddenInLeafProfile(_))));
+        // other dotted OIDs stay allowed
+        let mut p = profile("tls-server");
+        p.extended_key_usage.push("1.3.6.1.5.5.7.3.17".into());
+        p.validate().expect("ipsecIKE is a leaf EKU");
     }
 
     #[test]

@@ -22,7 +22,11 @@ async fn count_certs(c: &Client) -> anyhow::Result<usize> {
     anyhow::ensure!(r.status == 200, "list failed: {}", r.text());
     Ok(r.json()?["items"]
         .as_array()
-        .map(|a| a.iter().filter(|c| c["profile"] != "ca@0").count())
+        .map(|a| {
+            a.iter()
+                .filter(|c| c["profile"] != "ca@0" && c["profile"] != "ocsp-responder@0")
+                .count()
+        })
         .unwrap_or(0))
 }
 
@@ -646,6 +650,92 @@ async fn health_readiness_metrics_and_openapi() -> anyhow::Result<()> {
         .unwrap_or_default()
         .starts_with("3.1"));
     assert!(doc["paths"]["/api/v1/certificates"]["post"].is_object());
+    s.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ca_constraints_hold_before_signing() -> anyhow::Result<()> {
+    let s = TestServer::start(&Engine::Sqlite).await?;
+    let c = s.admin()?;
+    let issuers = c.get("/api/v1/issuers").await?.json()?;
+    let list = issuers.as_array().cloned().unwrap_or_default();
+    let issuing = list
+        .iter()
+        .find(|i| i["is_root"] == false)
+        .cloned()
+        .unwrap_or_default();
+    let root = list
+        .iter()
+        .find(|i| i["is_root"] == true)
+        .cloned()
+        .unwrap_or_default();
+    // the default issuing CA has pathLen 0: nothing may be created under it
+    let r = c
+        .post_json(
+            "/api/v1/issuers",
+            &json!({"name": "too-deep", "common_name": "Too Deep", "parent": issuing["id"]}),
+        )
+        .await?;
+    assert_problem(&r, 400, "ca-constraint");
+    // under the root, a child asking for more than the root allows is clamped
+    let r = c
+        .post_json(
+            "/api/v1/issuers",
+            &json!({"name": "mid", "common_name": "Mid", "parent": root["id"], "path_len": 9,
+                    "validity_days": 36000}),
+        )
+        .await?;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mid = r.json()?;
+    assert!(
+        mid["not_after"].as_str() <= root["not_after"].as_str(),
+        "a child never outlives its parent: {mid}"
+    );
+    let work = tempfile::tempdir()?;
+    let pem = work.path().join("mid.pem");
+    std::fs::write(&pem, mid["certificate"].as_str().unwrap_or_default())?;
+    let out = trustbox_testkit::run(
+        "openssl",
+        &["x509", "-in", &pem.to_string_lossy(), "-noout", "-ext", "basicConstraints"],
+        std::time::Duration::from_secs(10),
+    )?;
+    assert!(out.stdout.contains("CA:TRUE"), "{}", out.stdout);
+    // the default root has pathlen:1, so "mid" asking for 9 gets 0
+    assert!(out.stdout.contains("pathlen:0"), "{}", out.stdout);
+    // leaf profiles never carry OCSPSigning, anyExtendedKeyUsage or CA powers
+    let base = c.get("/api/v1/profiles/tls-server").await?.json()?["profile"].clone();
+    for (field, value) in [
+        ("extended_key_usage", json!(["serverAuth", "OCSPSigning"])),
+        ("extended_key_usage", json!(["1.3.6.1.5.5.7.3.9"])),
+        ("extended_key_usage", json!(["anyExtendedKeyUsage"])),
+        ("key_usage", json!(["digitalSignature", "keyCertSign"])),
+        ("ca", json!(true)),
+    ] {
+        let mut doc = base.clone();
+        doc["name"] = json!("sneaky");
+        doc[field] = value.clone();
+        let r = c.post_json("/api/v1/profiles", &doc).await?;
+        assert_problem(&r, 400, "forbidden-in-leaf-profile");
+    }
+    assert_problem(&c.get("/api/v1/profiles/sneaky").await?, 404, "not-found");
+    // OCSP responder certificates are in their CA's inventory
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = c.get("/api/v1/certificates?limit=1000").await?.json()?;
+        let found = r["items"]
+            .as_array()
+            .map(|a| a.iter().any(|x| x["profile"] == "ocsp-responder@0"))
+            .unwrap_or(false);
+        if found {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no responder certificate in the inventory"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     s.stop().await;
     Ok(())
 }
