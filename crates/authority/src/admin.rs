@@ -5,9 +5,10 @@ use crate::{Authority, LoadedIssuer};
 use serde::Serialize;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
+use trustbox_crypto::{KeyOwner, KeyRole};
 use trustbox_store::{
     AuditEvent, CertificateRecord, ChainBreak, IssuanceRecord, IssuerRecord, ProfileRecord,
-    TenantRecord, GENESIS_HASH,
+    TenantRecord,
 };
 use trustbox_types::{
     CertificateId, CertificateStatus, Fingerprint, IssuerId, KeyAlgorithm, Principal, ProfileId,
@@ -109,7 +110,7 @@ impl Authority {
             .get(&(tenant, id))
         {
             // Keyed by (tenant, id): a tenant can only ever be handed its own issuer.
-            if i.tenant == tenant && i.loaded.elapsed() < ISSUER_TTL {
+            if i.tenant == tenant && i.loaded.elapsed() < ISSUER_TTL && self.caches_trusted() {
                 return Ok(i.clone());
             }
         }
@@ -118,7 +119,12 @@ impl Authority {
             .issuer(tenant, id)
             .await?
             .ok_or_else(|| AuthorityError::not_found("issuer"))?;
-        let signer = self.open_key(&rec.key_backend, rec.key_algorithm, &rec.key_wrapped)?;
+        let signer = self.open_key(
+            &rec.key_backend,
+            rec.key_algorithm,
+            &rec.key_wrapped,
+            &KeyOwner::new(KeyRole::Ca, tenant, id),
+        )?;
         let ca = IssuingCa::from_certificate(rec.certificate_der.clone(), signer)
             .map_err(AuthorityError::internal)?;
         // chain: this issuer and its ancestors, excluding the root
@@ -158,6 +164,19 @@ impl Authority {
             .unwrap_or_else(|e| e.into_inner())
             .insert((tenant, id), loaded.clone());
         Ok(loaded)
+    }
+
+    /// Drops every cached issuer of `tenant` (after one of its certificates was revoked
+    /// elsewhere: it may have been an intermediate's).
+    pub(crate) fn forget_tenant_issuers(&self, tenant: TenantId) {
+        self.issuers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(t, _), _| *t != tenant);
+        self.default_issuer
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&tenant);
     }
 
     /// Drops a cached issuer so the next use reads it again.
@@ -272,8 +291,10 @@ impl Authority {
         };
         let keys = self.keys.clone();
         let alg = req.key_algorithm;
+        let id = IssuerId::generate();
+        let owner = KeyOwner::new(KeyRole::Ca, tenant, id);
         // RSA generation takes seconds: keep it off the async workers.
-        let (key, signer) = tokio::task::spawn_blocking(move || keys.generate(alg))
+        let (key, signer) = tokio::task::spawn_blocking(move || keys.generate(alg, &owner))
             .await
             .map_err(AuthorityError::internal)?
             .map_err(AuthorityError::internal)?;
@@ -292,7 +313,6 @@ impl Authority {
             }
             None => IssuingCa::new_root(&params, signer).map_err(AuthorityError::internal)?,
         };
-        let id = IssuerId::generate();
         let rec = IssuerRecord {
             id,
             tenant,
@@ -326,6 +346,9 @@ impl Authority {
                 "key_algorithm": rec.key_algorithm,
                 "common_name": rec.common_name,
                 "not_after": rec.not_after,
+                "serial": ca.serial().to_hex(),
+                "fingerprint": Fingerprint::of_der(ca.certificate_der()).to_string(),
+                "certificate": ca_certificate.as_ref().map(|c| c.id),
             }),
         );
         self.store
@@ -639,24 +662,6 @@ impl Authority {
     ) -> Result<Result<i64, ChainBreak>, AuthorityError> {
         Self::require(principal, Scope::AuditRead)?;
         self.verify_tenant_chain(principal.tenant).await
-    }
-
-    /// Verifies `tenant`'s chain from genesis; the count of events, or the first break.
-    pub async fn verify_tenant_chain(
-        &self,
-        tenant: TenantId,
-    ) -> Result<Result<i64, ChainBreak>, AuthorityError> {
-        let (mut seq, mut prev) = (0i64, GENESIS_HASH.to_owned());
-        loop {
-            let page = self.store.list_audit(tenant, seq, 1000).await?;
-            if page.is_empty() {
-                return Ok(Ok(seq));
-            }
-            match trustbox_store::verify_events(seq, prev, &page) {
-                Ok(next) => (seq, prev) = next,
-                Err(brk) => return Ok(Err(brk)),
-            }
-        }
     }
 }
 

@@ -25,7 +25,7 @@ impl Default for BootstrapOptions {
 }
 
 /// What bootstrap found or made.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Bootstrap {
     /// The default tenant.
     pub tenant: TenantRecord,
@@ -33,6 +33,18 @@ pub struct Bootstrap {
     pub root_pem: String,
     /// The admin token, only on the start that created it.
     pub admin_token: Option<String>,
+}
+
+impl std::fmt::Debug for Bootstrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bootstrap")
+            .field("tenant", &self.tenant)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl Authority {
@@ -60,6 +72,7 @@ impl Authority {
                         "bootstrap-admin",
                         ScopeSet::new([Scope::Admin]),
                         "system:bootstrap",
+                        None,
                     )
                     .await?;
                 admin_token = Some(tok.secret);
@@ -67,6 +80,7 @@ impl Authority {
             }
         };
         for t in self.store.list_tenants().await? {
+            self.reseal_tenant_keys(t.id).await?;
             crate::admin::backfill_issuers(self, t.id).await?;
         }
         let root = self

@@ -286,13 +286,26 @@ impl Authority {
                 "invalidity_date may not lie in the future",
             ));
         }
+        // The event names exactly which certificate: a stored one swapped later breaks the
+        // chain's verification.
+        let target = self
+            .store
+            .certificate(principal.tenant, id)
+            .await?
+            .ok_or_else(|| AuthorityError::not_found("certificate"))?;
         let event = self.event(
             principal.tenant,
             &principal.actor(),
             action,
             format!("certificate:{id}"),
             "success",
-            serde_json::json!({ "reason": reason.as_str(), "invalidity_date": invalidity_date }),
+            serde_json::json!({
+                "reason": reason.as_str(),
+                "invalidity_date": invalidity_date,
+                "serial": target.serial,
+                "issuer": target.issuer,
+                "fingerprint": target.fingerprint,
+            }),
         );
         match self
             .store

@@ -9,19 +9,23 @@
 //! This crate sees only the store trait and the custody traits, never an engine or a key.
 
 mod admin;
+mod audit;
 mod bootstrap;
 mod committer;
 mod error;
 mod issue;
 mod ocsp;
 mod revocation;
+mod sync;
 mod tokens;
 
 pub use admin::{IssuerView, NewIssuer, ProfileView};
+pub use audit::{ChainReport, CheckpointFile, ExportedCheckpoint, CHECKPOINT_FORMAT};
 pub use bootstrap::{Bootstrap, BootstrapOptions};
 pub use error::{AuthorityError, ErrorKind};
 pub use issue::{IssuanceRequest, IssuedCertificate};
 pub use revocation::{PublicCaCertificate, PublishedCrl};
+pub use sync::CACHE_TRUST;
 pub use tokens::{NewToken, TOKEN_PREFIX};
 
 use committer::GroupCommitter;
@@ -93,6 +97,9 @@ pub(crate) struct LoadedIssuer {
     pub(crate) loaded: std::time::Instant,
 }
 
+/// A cached authentication: the principal, when it was read, and when the token expires.
+pub(crate) type AuthCacheEntry = (Principal, std::time::Instant, Option<i64>);
+
 /// The issuance seam and everything that changes state.
 #[derive(Debug)]
 pub struct Authority {
@@ -106,9 +113,10 @@ pub struct Authority {
     pub(crate) profiles: RwLock<HashMap<(TenantId, String), issue::CachedProfile>>,
     /// Recently authenticated tokens (by hash), trusted for [`tokens::AUTH_TTL`]; a token
     /// revoked here is dropped at once, one revoked on another replica within the TTL.
-    pub(crate) auth_cache: RwLock<HashMap<String, (Principal, std::time::Instant)>>,
+    pub(crate) auth_cache: RwLock<HashMap<String, AuthCacheEntry>>,
     pub(crate) revocation: revocation::RevocationState,
     pub(crate) ocsp: ocsp::OcspState,
+    pub(crate) sync: sync::SyncState,
     committer: GroupCommitter,
 }
 
@@ -134,6 +142,7 @@ impl Authority {
             auth_cache: RwLock::default(),
             revocation: revocation::RevocationState::default(),
             ocsp: ocsp::OcspState::default(),
+            sync: sync::SyncState::default(),
             committer,
         }
     }
@@ -195,19 +204,24 @@ impl Authority {
         }
     }
 
-    /// Opens a stored key (a CA's or an OCSP responder's) in custody.
+    /// Opens a stored key (a CA's, an OCSP responder's or an audit key) in custody; it
+    /// opens only for the owner it was sealed for.
     pub(crate) fn open_key(
         &self,
         backend: &str,
         algorithm: trustbox_types::KeyAlgorithm,
         wrapped: &[u8],
+        owner: &trustbox_crypto::KeyOwner,
     ) -> Result<Arc<dyn trustbox_crypto::Signer>, AuthorityError> {
         self.keys
-            .open(&trustbox_crypto::KeyRecord {
-                backend: backend.to_owned(),
-                algorithm,
-                wrapped: wrapped.to_vec(),
-            })
+            .open(
+                &trustbox_crypto::KeyRecord {
+                    backend: backend.to_owned(),
+                    algorithm,
+                    wrapped: wrapped.to_vec(),
+                },
+                owner,
+            )
             .map_err(AuthorityError::internal)
     }
 

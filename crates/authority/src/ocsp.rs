@@ -11,7 +11,7 @@ use crate::error::AuthorityError;
 use crate::Authority;
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use trustbox_proto_ocsp::{
@@ -57,8 +57,6 @@ type CacheKey = (IssuerId, Serial, u8);
 pub(crate) struct OcspState {
     responses: RwLock<HashMap<CacheKey, Cached>>,
     responders: RwLock<HashMap<IssuerId, Arc<ActiveResponder>>>,
-    /// The revocation time from which the next invalidation poll reads.
-    polled_until: Mutex<Option<i64>>,
 }
 
 fn hash_code(h: HashAlgorithm) -> u8 {
@@ -132,7 +130,7 @@ impl Authority {
                 .unwrap_or_else(|e| e.into_inner())
                 .get(key)
             {
-                if now < c.refresh_at {
+                if now < c.refresh_at && self.caches_trusted() {
                     return Ok(("cached", c.der.clone()));
                 }
             }
@@ -223,7 +221,7 @@ impl Authority {
             .unwrap_or_else(|e| e.into_inner())
             .get(&issuer)
         {
-            if r.loaded.elapsed() < RESPONDER_TTL {
+            if r.loaded.elapsed() < RESPONDER_TTL && self.caches_trusted() {
                 return Ok(Some(r.clone()));
             }
         }
@@ -245,7 +243,16 @@ impl Authority {
                 )
             })?;
         let ca = self.load_issuer(public.tenant, issuer).await?;
-        let signer = self.open_key(&rec.key_backend, rec.key_algorithm, &rec.key_wrapped)?;
+        let signer = self.open_key(
+            &rec.key_backend,
+            rec.key_algorithm,
+            &rec.key_wrapped,
+            &trustbox_crypto::KeyOwner::new(
+                trustbox_crypto::KeyRole::OcspResponder,
+                public.tenant,
+                rec.id,
+            ),
+        )?;
         let responder = Responder::new(
             rec.certificate_der.clone(),
             signer,
@@ -301,39 +308,6 @@ impl Authority {
         self.forget_issuer_responses(issuer);
     }
 
-    /// Drops cached answers of certificates revoked since the last poll, on any replica.
-    pub(crate) async fn poll_ocsp_invalidations(&self) -> Result<(), AuthorityError> {
-        let now = self.now_s();
-        let since = {
-            let mut p = self
-                .ocsp
-                .polled_until
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let since = p.unwrap_or(now);
-            *p = Some(now);
-            since
-        };
-        if self
-            .ocsp
-            .responses
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
-        {
-            return Ok(());
-        }
-        // Revocation times have one-second resolution: read the boundary second again.
-        for tenant in self.store.list_tenants().await? {
-            for (issuer, serial) in self.store.revoked_since(tenant.id, since - 1).await? {
-                if let Ok(serial) = serial.parse::<Serial>() {
-                    self.forget_ocsp_responses(issuer, &serial);
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Issues a delegated responder certificate for every issuer with OCSP on that has none,
     /// or whose responder has less than a third of its validity left. Leader only.
     pub(crate) async fn ensure_ocsp_responders(&self) -> Result<usize, AuthorityError> {
@@ -369,8 +343,14 @@ impl Authority {
         validity: i64,
     ) -> Result<(), AuthorityError> {
         let keys = self.keys.clone();
+        let responder_id = uuid::Uuid::new_v4();
+        let owner = trustbox_crypto::KeyOwner::new(
+            trustbox_crypto::KeyRole::OcspResponder,
+            tenant,
+            responder_id,
+        );
         let (key, signer) = tokio::task::spawn_blocking(move || {
-            keys.generate(trustbox_types::KeyAlgorithm::EcdsaP256)
+            keys.generate(trustbox_types::KeyAlgorithm::EcdsaP256, &owner)
         })
         .await
         .map_err(AuthorityError::internal)?
@@ -411,7 +391,7 @@ impl Authority {
             created_at: now,
         };
         let rec = OcspResponderRecord {
-            id: uuid::Uuid::new_v4(),
+            id: responder_id,
             tenant,
             issuer: ca.id,
             certificate_der: der,

@@ -95,6 +95,15 @@ impl Authority {
         }
     }
 
+    /// Drops the public view of issuer `id`.
+    pub(crate) fn forget_public_issuer(&self, id: IssuerId) {
+        self.revocation
+            .issuers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+
     /// The issuer `id` as public endpoints see it (cached briefly); `None` if no tenant has it.
     pub(crate) async fn public_issuer(
         &self,
@@ -107,7 +116,7 @@ impl Authority {
             .unwrap_or_else(|e| e.into_inner())
             .get(&id)
         {
-            if p.loaded.elapsed() < PUBLIC_ISSUER_TTL {
+            if p.loaded.elapsed() < PUBLIC_ISSUER_TTL && self.caches_trusted() {
                 return Ok(Some(p.clone()));
             }
         }
@@ -363,11 +372,7 @@ impl Authority {
             Err(e) => return Err(e.into()),
         }
         self.forget_issuer(principal.tenant, id);
-        self.revocation
-            .issuers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        self.forget_public_issuer(id);
         self.forget_ocsp_responder(id);
         self.issuer_view(principal, id).await
     }
@@ -376,8 +381,16 @@ impl Authority {
     /// replica runs it: the one holding the leader lease publishes CRLs and keeps OCSP
     /// responder certificates fresh; every replica drops cached OCSP answers for
     /// certificates revoked on any replica.
-    pub async fn run_revocation_worker(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    pub async fn run_revocation_worker(self: Arc<Self>, stop: watch::Receiver<bool>) {
+        let poller = tokio::spawn(self.clone().run_change_poller(stop.clone()));
+        self.run_leader_loop(stop).await;
+        let _ = poller.await;
+    }
+
+    /// The leader's share of the background work: OCSP responders, CRLs, audit checkpoints.
+    async fn run_leader_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let holder = uuid::Uuid::new_v4().to_string();
+        let mut last_checkpoint: Option<std::time::Instant> = None;
         loop {
             let now = self.now_s();
             match self.store.try_lease(LEASE, &holder, now, LEASE_TTL_S).await {
@@ -388,12 +401,21 @@ impl Authority {
                     if let Err(e) = self.publish_due_crls().await {
                         tracing::warn!(error = %e, "CRL publishing failed");
                     }
+                    if last_checkpoint.is_none_or(|t| t.elapsed() >= crate::audit::CHECKPOINT_EVERY)
+                    {
+                        match self.checkpoint_all().await {
+                            Ok(n) => {
+                                last_checkpoint = Some(std::time::Instant::now());
+                                if n > 0 {
+                                    tracing::info!(tenants = n, "audit checkpoints signed");
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),
+                        }
+                    }
                 }
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "leader lease unavailable"),
-            }
-            if let Err(e) = self.poll_ocsp_invalidations().await {
-                tracing::warn!(error = %e, "OCSP cache invalidation poll failed");
             }
             tokio::select! {
                 _ = stop.changed() => return,

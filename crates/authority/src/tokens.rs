@@ -18,13 +18,25 @@ const AUTH_CACHE_MAX: usize = 10_000;
 /// Bytes of randomness in a token (256 bits).
 const TOKEN_BYTES: usize = 32;
 
+/// The longest a token may be made to live (ten years), seconds.
+pub const MAX_TOKEN_LIFETIME_S: i64 = 10 * 366 * 86400;
+
 /// A token just minted: the record and the secret, which is never available again.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NewToken {
     /// The stored record.
     pub record: TokenRecord,
     /// The bearer secret (`tbx_...`), to show once.
     pub secret: String,
+}
+
+impl std::fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewToken")
+            .field("record", &self.record)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
 }
 
 fn hash_token(secret: &str) -> String {
@@ -58,13 +70,17 @@ impl Authority {
             return Err(unauthenticated());
         }
         let hash = hash_token(bearer);
-        if let Some((p, at)) = self
+        let now = self.now_s();
+        if let Some((p, at, expires_at)) = self
             .auth_cache
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&hash)
         {
-            if at.elapsed() < AUTH_TTL {
+            if at.elapsed() < AUTH_TTL
+                && expires_at.is_none_or(|t| t > now)
+                && self.caches_trusted()
+            {
                 return Ok(p.clone());
             }
         }
@@ -73,9 +89,10 @@ impl Authority {
             .token_by_hash(&hash)
             .await?
             .ok_or_else(unauthenticated)?;
-        if rec.revoked_at.is_some() {
+        if rec.revoked_at.is_some() || rec.expires_at.is_some_and(|t| t <= now) {
             return Err(unauthenticated());
         }
+        let expires_at = rec.expires_at;
         let principal = Principal {
             tenant: rec.tenant,
             token: rec.id,
@@ -86,18 +103,35 @@ impl Authority {
         if cache.len() >= AUTH_CACHE_MAX {
             cache.clear();
         }
-        cache.insert(hash, (principal.clone(), std::time::Instant::now()));
+        cache.insert(
+            hash,
+            (principal.clone(), std::time::Instant::now(), expires_at),
+        );
         Ok(principal)
     }
 
-    /// Mints a token for the principal's tenant (or, for the operator, another tenant named
-    /// `tenant`). A token never gets a scope its creator lacks.
+    /// Mints a token that never expires; see [`Authority::create_token_expiring`].
     pub async fn create_token(
         &self,
         principal: &Principal,
         tenant: Option<&str>,
         name: &str,
         scopes: ScopeSet,
+    ) -> Result<NewToken, AuthorityError> {
+        self.create_token_expiring(principal, tenant, name, scopes, None)
+            .await
+    }
+
+    /// Mints a token for the principal's tenant (or, for the operator, another tenant named
+    /// `tenant`), valid for `expires_in_s` seconds when given. A token never gets a scope its
+    /// creator lacks.
+    pub async fn create_token_expiring(
+        &self,
+        principal: &Principal,
+        tenant: Option<&str>,
+        name: &str,
+        scopes: ScopeSet,
+        expires_in_s: Option<i64>,
     ) -> Result<NewToken, AuthorityError> {
         Self::require(principal, Scope::TokensAdmin)?;
         if !principal.scopes.covers(&scopes) {
@@ -126,7 +160,7 @@ impl Authority {
                 }
             }
         };
-        self.mint_token(tenant_id, name, scopes, &principal.actor())
+        self.mint_token(tenant_id, name, scopes, &principal.actor(), expires_in_s)
             .await
     }
 
@@ -139,6 +173,7 @@ impl Authority {
         name: &str,
         scopes: ScopeSet,
         actor: &str,
+        expires_in_s: Option<i64>,
     ) -> Result<NewToken, AuthorityError> {
         let rec = self.store.tenant_by_name(tenant).await?.ok_or_else(|| {
             AuthorityError::invalid(
@@ -146,7 +181,8 @@ impl Authority {
                 format!("tenant {tenant:?} does not exist"),
             )
         })?;
-        self.mint_token(rec.id, name, scopes, actor).await
+        self.mint_token(rec.id, name, scopes, actor, expires_in_s)
+            .await
     }
 
     async fn mint_token(
@@ -155,8 +191,17 @@ impl Authority {
         name: &str,
         scopes: ScopeSet,
         actor: &str,
+        expires_in_s: Option<i64>,
     ) -> Result<NewToken, AuthorityError> {
         crate::admin::validate_name("token name", name)?;
+        if let Some(s) = expires_in_s {
+            if !(60..=MAX_TOKEN_LIFETIME_S).contains(&s) {
+                return Err(AuthorityError::invalid(
+                    "invalid-expiry",
+                    "a token's lifetime must be between 60 seconds and 10 years",
+                ));
+            }
+        }
         if scopes.is_empty() {
             return Err(AuthorityError::invalid(
                 "invalid-scopes",
@@ -172,6 +217,7 @@ impl Authority {
             hash,
             created_at: self.now_s(),
             revoked_at: None,
+            expires_at: expires_in_s.map(|s| self.now_s() + s),
         };
         let event = self.event(
             tenant,
@@ -179,7 +225,11 @@ impl Authority {
             "token.create",
             format!("token:{}", record.id),
             "success",
-            serde_json::json!({ "name": record.name, "scopes": record.scopes }),
+            serde_json::json!({
+                "name": record.name,
+                "scopes": record.scopes,
+                "expires_at": record.expires_at,
+            }),
         );
         self.store.insert_token(&record, &event).await?;
         Ok(NewToken { record, secret })
@@ -194,13 +244,28 @@ impl Authority {
         Ok(self.store.list_tokens(principal.tenant).await?)
     }
 
-    /// Revokes one of the tenant's tokens; it stops working at once.
+    /// Revokes one of the tenant's tokens; it stops working at once. A token may revoke only
+    /// tokens whose scopes it holds itself (so a narrow token cannot disarm a wider one).
     pub async fn revoke_token(
         &self,
         principal: &Principal,
         id: TokenId,
     ) -> Result<(), AuthorityError> {
         Self::require(principal, Scope::TokensAdmin)?;
+        let target = self
+            .store
+            .list_tokens(principal.tenant)
+            .await?
+            .into_iter()
+            .find(|t| t.id == id && t.revoked_at.is_none())
+            .ok_or_else(|| AuthorityError::not_found("token"))?;
+        if !principal.scopes.covers(&target.scopes) {
+            return Err(AuthorityError::new(
+                ErrorKind::Forbidden,
+                "forbidden",
+                "a token can revoke only tokens whose scopes it holds itself",
+            ));
+        }
         let event = self.event(
             principal.tenant,
             &principal.actor(),
@@ -217,7 +282,7 @@ impl Authority {
         self.auth_cache
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|_, (p, _)| p.token != id);
+            .retain(|_, (p, _, _)| p.token != id);
         match result {
             Err(trustbox_store::StoreError::NotFound) => Err(AuthorityError::not_found("token")),
             other => Ok(other?),

@@ -466,7 +466,10 @@ fn crl_entries(rows: Vec<RevokedEntry>) -> anyhow::Result<Vec<CrlEntry>> {
 /// signing on their own.
 fn bench_ca(dir: &Path) -> anyhow::Result<IssuingCa> {
     let keys = SealedKeyStore::new(&Kek::load_or_create(&dir.join("bench-kek.key"))?)?;
-    let (_, signer) = keys.generate(KeyAlgorithm::EcdsaP256)?;
+    let (_, signer) = keys.generate(
+        KeyAlgorithm::EcdsaP256,
+        &trustbox_crypto::KeyOwner::new(trustbox_crypto::KeyRole::Ca, "test", "test"),
+    )?;
     let now = OffsetDateTime::now_utc();
     Ok(IssuingCa::new_root(
         &CaParams {

@@ -88,6 +88,12 @@ struct UpArgs {
     /// PostgreSQL URL (postgres://...); SQLite in the data directory when unset.
     #[arg(long, env = "TRUSTBOX_DATABASE")]
     database: Option<String>,
+    /// PostgreSQL URL of the tables' owner, used only to migrate [default: --database].
+    #[arg(long, env = "TRUSTBOX_DATABASE_OWNER")]
+    database_owner: Option<String>,
+    /// Key-encryption key file [default: DATA/kek.key]; TRUSTBOX_KEK (64 hex digits) wins.
+    #[arg(long, env = "TRUSTBOX_KEK_FILE")]
+    kek_file: Option<PathBuf>,
     /// Base URL stamped into certificates (CRL distribution point, AIA caIssuers and OCSP)
     /// [default: http:// + the plain-HTTP listener's address].
     #[arg(long, env = "TRUSTBOX_PUBLIC_URL")]
@@ -98,6 +104,28 @@ struct UpArgs {
     /// Issuing CA key algorithm at first start [default: ecdsa-p256].
     #[arg(long)]
     issuing_key_algorithm: Option<KeyAlgorithm>,
+    /// Seconds for a request's headers, and again for its body [default: 30].
+    #[arg(long, env = "TRUSTBOX_REQUEST_TIMEOUT_SECS")]
+    request_timeout_secs: Option<u64>,
+    /// Seconds for a TLS handshake on the HTTPS listener [default: 10].
+    #[arg(long, env = "TRUSTBOX_TLS_HANDSHAKE_TIMEOUT_SECS")]
+    tls_handshake_timeout_secs: Option<u64>,
+    /// Most open connections on each listener [default: 4096].
+    #[arg(long, env = "TRUSTBOX_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Requests per second per client address on the HTTPS listener [default: 10000].
+    #[arg(long, env = "TRUSTBOX_RATE_LIMIT_PER_IP")]
+    rate_limit_per_ip: Option<u32>,
+    /// Requests per second per API token [default: 10000].
+    #[arg(long, env = "TRUSTBOX_RATE_LIMIT_PER_TOKEN")]
+    rate_limit_per_token: Option<u32>,
+    /// Requests per second per client address on the plain-HTTP listener [default: 200000].
+    #[arg(long, env = "TRUSTBOX_HTTP_RATE_LIMIT_PER_IP")]
+    http_rate_limit_per_ip: Option<u32>,
+    /// Serve /metrics on its own plain-HTTP listener at this address (and not on the HTTPS
+    /// one); an empty value keeps it on the HTTPS listener.
+    #[arg(long, env = "TRUSTBOX_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
 }
 
 impl UpArgs {
@@ -128,6 +156,12 @@ impl UpArgs {
         if let Some(v) = self.database {
             cfg.database = Some(v);
         }
+        if let Some(v) = self.database_owner {
+            cfg.database_owner = Some(v);
+        }
+        if let Some(v) = self.kek_file {
+            cfg.kek_file = Some(v);
+        }
         if let Some(v) = self.public_url {
             cfg.public_url = Some(v);
         }
@@ -136,6 +170,33 @@ impl UpArgs {
         }
         if let Some(v) = self.issuing_key_algorithm {
             cfg.issuing_key_algorithm = v;
+        }
+        if let Some(v) = self.request_timeout_secs {
+            cfg.request_timeout_secs = v;
+        }
+        if let Some(v) = self.tls_handshake_timeout_secs {
+            cfg.tls_handshake_timeout_secs = v;
+        }
+        if let Some(v) = self.max_connections {
+            cfg.max_connections = v;
+        }
+        if let Some(v) = self.rate_limit_per_ip {
+            cfg.rate_limit_per_ip = v;
+        }
+        if let Some(v) = self.rate_limit_per_token {
+            cfg.rate_limit_per_token = v;
+        }
+        if let Some(v) = self.http_rate_limit_per_ip {
+            cfg.http_rate_limit_per_ip = v;
+        }
+        if let Some(v) = self.metrics_listen {
+            cfg.metrics_listen = if v.trim().is_empty() {
+                None
+            } else {
+                Some(v.parse().map_err(|e| {
+                    anyhow::anyhow!("option `metrics_listen`: {v:?} is not an address: {e}")
+                })?)
+            };
         }
         cfg.validate()?;
         Ok(cfg)
@@ -160,6 +221,12 @@ struct HostArgs {
     /// PostgreSQL URL, when the server uses PostgreSQL.
     #[arg(long, env = "TRUSTBOX_DATABASE")]
     database: Option<String>,
+    /// PostgreSQL URL of the tables' owner, for migrations [default: --database].
+    #[arg(long, env = "TRUSTBOX_DATABASE_OWNER")]
+    database_owner: Option<String>,
+    /// Key-encryption key file [default: DATA/kek.key]; TRUSTBOX_KEK (64 hex digits) wins.
+    #[arg(long, env = "TRUSTBOX_KEK_FILE")]
+    kek_file: Option<PathBuf>,
 }
 
 impl HostArgs {
@@ -167,6 +234,8 @@ impl HostArgs {
         ServerConfig {
             data_dir: self.data_dir.clone(),
             database: self.database.clone(),
+            database_owner: self.database_owner.clone(),
+            kek_file: self.kek_file.clone(),
             ..ServerConfig::default()
         }
     }
@@ -188,18 +257,63 @@ enum TokenCommand {
         /// A label for the token.
         #[arg(long)]
         name: String,
+        /// Lifetime: seconds, or with a unit (`90m`, `12h`, `30d`); never expires when unset.
+        #[arg(long, value_parser = parse_lifetime)]
+        expires_in: Option<i64>,
     },
+}
+
+/// `30d`, `12h`, `90m`, `45s` or bare seconds.
+fn parse_lifetime(s: &str) -> Result<i64, String> {
+    let (digits, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c),
+        _ => (s, 's'),
+    };
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a lifetime like 30d, 12h, 90m or 3600"))?;
+    let unit = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        _ => return Err(format!("{s:?}: the unit must be s, m, h or d")),
+    };
+    n.checked_mul(unit)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("{s:?} is out of range"))
 }
 
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
-    /// Verify the hash chain of every tenant (or one) and name the first broken event.
+    /// Verify every tenant's chain (or one's): its links, its stored head, its signed
+    /// checkpoints and the certificates it records; name the first broken event.
     Verify {
         #[command(flatten)]
         host: HostArgs,
         /// Only this tenant.
         #[arg(long)]
         tenant: Option<String>,
+        /// Also hold the chains to these exported checkpoints (kept off-host).
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+    },
+    /// Sign a checkpoint of every tenant's chain head now (`checkpoint export` writes them).
+    Checkpoint {
+        #[command(flatten)]
+        host: HostArgs,
+        #[command(subcommand)]
+        command: Option<CheckpointCommand>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CheckpointCommand {
+    /// Write every tenant's signed checkpoints (with their public keys) for off-host anchoring.
+    Export {
+        /// The file to write (JSON); `-` for standard output.
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
     },
 }
 
@@ -240,6 +354,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             if let Some(http) = server.http_addr {
                 println!("relying parties (CRLs, OCSP, CA certificates): http://{http}");
             }
+            if let Some(m) = server.metrics_addr {
+                println!("metrics: http://{m}/metrics");
+            }
             if let Some(url) = &server.public_url {
                 println!("public URL stamped into certificates: {url}");
             }
@@ -262,19 +379,47 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     tenant,
                     scopes,
                     name,
+                    expires_in,
                 },
         } => {
             let scopes = ScopeSet::parse_list(&scopes)?;
             let authority = trustbox_server::open_authority(&host.config()).await?;
             let token = authority
-                .mint_token_on_host(&tenant, &name, scopes, "host:trustbox-token-create")
+                .mint_token_on_host(
+                    &tenant,
+                    &name,
+                    scopes,
+                    "host:trustbox-token-create",
+                    expires_in,
+                )
                 .await
                 .context("token create")?;
             println!("{}", token.secret);
         }
         Command::Audit {
-            command: AuditCommand::Verify { host, tenant },
+            command:
+                AuditCommand::Verify {
+                    host,
+                    tenant,
+                    checkpoints,
+                },
         } => {
+            let anchors: Vec<trustbox_authority::ExportedCheckpoint> = match &checkpoints {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    let file: trustbox_authority::CheckpointFile = serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not a checkpoint file", path.display()))?;
+                    anyhow::ensure!(
+                        file.format == trustbox_authority::CHECKPOINT_FORMAT,
+                        "{}: unknown format {:?}",
+                        path.display(),
+                        file.format
+                    );
+                    file.checkpoints
+                }
+                None => Vec::new(),
+            };
             let authority = trustbox_server::open_authority(&host.config()).await?;
             let tenants = authority.store().list_tenants().await?;
             let mut broken = false;
@@ -282,8 +427,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .iter()
                 .filter(|t| tenant.as_ref().is_none_or(|n| *n == t.name))
             {
-                match authority.verify_tenant_chain(t.id).await? {
-                    Ok(n) => println!("tenant {}: ok ({n} events)", t.name),
+                match authority
+                    .verify_tenant_chain_against(t.id, &anchors)
+                    .await?
+                {
+                    Ok(r) => println!(
+                        "tenant {}: ok ({} events, {} checkpoints, {} certificates)",
+                        t.name, r.events, r.checkpoints, r.certificates
+                    ),
                     Err(brk) => {
                         broken = true;
                         println!(
@@ -293,8 +444,51 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     }
                 }
             }
+            // anchors of a tenant that no longer exists are a break too
+            for a in &anchors {
+                if !tenants.iter().any(|t| t.id == a.tenant) {
+                    broken = true;
+                    println!(
+                        "tenant {} ({}): BROKEN: it has exported checkpoints but is gone",
+                        a.tenant_name, a.tenant
+                    );
+                }
+            }
             if broken {
                 return Ok(std::process::ExitCode::from(1));
+            }
+        }
+        Command::Audit {
+            command: AuditCommand::Checkpoint { host, command },
+        } => {
+            let authority = trustbox_server::open_authority(&host.config()).await?;
+            match command {
+                None => {
+                    let n = authority.checkpoint_all().await?;
+                    println!("{n} checkpoint(s) signed");
+                }
+                Some(CheckpointCommand::Export { out }) => {
+                    let mut all = Vec::new();
+                    for t in authority.store().list_tenants().await? {
+                        all.extend(authority.export_checkpoints(t.id).await?);
+                    }
+                    let file = trustbox_authority::CheckpointFile {
+                        format: trustbox_authority::CHECKPOINT_FORMAT.into(),
+                        checkpoints: all,
+                    };
+                    let text = serde_json::to_string_pretty(&file)?;
+                    if out.as_os_str() == "-" {
+                        println!("{text}");
+                    } else {
+                        std::fs::write(&out, text + "\n")
+                            .with_context(|| format!("writing {}", out.display()))?;
+                        eprintln!(
+                            "{} checkpoint(s) written to {}",
+                            file.checkpoints.len(),
+                            out.display()
+                        );
+                    }
+                }
             }
         }
         Command::Cert { api, command } => return client_cmds::cert(api, command).await,

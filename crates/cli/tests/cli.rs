@@ -316,3 +316,222 @@ fn config_check_names_the_bad_option() {
     assert_eq!(code, 0);
     assert!(out.contains("ok"));
 }
+
+/// Runs an SQL statement (or query) on the SQLite database with the `sqlite3` tool.
+fn sql(db: &Path, statement: &str) -> String {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg(statement)
+        .output()
+        .expect("sqlite3 runs (install the sqlite3 package)");
+    assert!(
+        out.status.success(),
+        "{statement}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn verify(data: &Path, extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["audit", "verify", "--data-dir"];
+    let d = data.to_string_lossy().into_owned();
+    args.push(&d);
+    args.extend_from_slice(extra);
+    let (code, out, err) = trustbox(&args, &[]);
+    (code, format!("{out}{err}"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+}
+
+/// Deleting the newest events, rewriting the tail with recomputed hashes, and swapping a
+/// stored certificate are each detected, the rewrite against an exported checkpoint.
+#[test]
+fn audit_chain_detects_truncation_rewrites_and_swapped_certificates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let port = free_port();
+    let up = Up::start(&data, port);
+    let banner = up.banner();
+    let admin = banner
+        .iter()
+        .find_map(|l| l.strip_prefix("admin token (shown once, store it now): "))
+        .expect("admin token")
+        .to_owned();
+    let url = format!("https://127.0.0.1:{port}");
+    let root = data
+        .join("ca")
+        .join("root.pem")
+        .to_string_lossy()
+        .into_owned();
+    let env = [
+        ("TRUSTBOX_URL", url.as_str()),
+        ("TRUSTBOX_TOKEN", admin.as_str()),
+        ("TRUSTBOX_CA_FILE", root.as_str()),
+    ];
+    for n in 0..3 {
+        let req = csr(dir.path(), &format!("a{n}"));
+        let outdir = dir.path().join(format!("out{n}"));
+        let (code, _, err) = trustbox(
+            &[
+                "cert",
+                "issue",
+                "--csr",
+                &req.to_string_lossy(),
+                "--out",
+                &outdir.to_string_lossy(),
+            ],
+            &env,
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    drop(up);
+
+    // sign and export checkpoints; everything verifies
+    let d = data.to_string_lossy().into_owned();
+    let (code, out, err) = trustbox(&["audit", "checkpoint", "--data-dir", &d], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("checkpoint(s) signed"), "{out}");
+    let exported = dir.path().join("checkpoints.json");
+    let (code, _, err) = trustbox(
+        &[
+            "audit",
+            "checkpoint",
+            "--data-dir",
+            &d,
+            "export",
+            "--out",
+            &exported.to_string_lossy(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&exported).expect("export")).expect("json");
+    assert!(!file["checkpoints"].as_array().expect("list").is_empty());
+    let cp = exported.to_string_lossy().into_owned();
+    let (code, out) = verify(&data, &["--checkpoints", &cp]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("tenant default: ok"), "{out}");
+
+    let tenant = sql(
+        &data.join("trustbox.db"),
+        "SELECT id FROM tenants WHERE name = 'default'",
+    );
+
+    // 1. truncation: the newest events deleted
+    let cut = dir.path().join("cut");
+    copy_dir(&data, &cut);
+    let db = cut.join("trustbox.db");
+    let head: i64 = sql(
+        &db,
+        &format!("SELECT seq FROM audit_heads WHERE tenant_id = '{tenant}'"),
+    )
+    .parse()
+    .expect("seq");
+    sql(
+        &db,
+        &format!(
+            "DELETE FROM audit_events WHERE tenant_id = '{tenant}' AND seq > {}",
+            head - 2
+        ),
+    );
+    let (code, out) = verify(&cut, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("newest events were deleted"), "{out}");
+
+    // 2. the tail rewritten with correct hashes, head and stored checkpoints adjusted: only
+    //    the exported checkpoint tells
+    let forged = dir.path().join("forged");
+    copy_dir(&data, &forged);
+    let db = forged.join("trustbox.db");
+    let row = sql(
+        &db,
+        &format!(
+            "SELECT seq, at_us, actor, action, resource, outcome, prev_hash FROM audit_events \
+             WHERE tenant_id = '{tenant}' ORDER BY seq DESC LIMIT 1"
+        ),
+    );
+    let f: Vec<&str> = row.split('|').collect();
+    let (seq, at_us): (i64, i64) = (f[0].parse().expect("seq"), f[1].parse().expect("at"));
+    let details = "{\"rewritten\":true}";
+    let tenant_id: trustbox_types::TenantId = tenant.parse().expect("tenant id");
+    let hash =
+        trustbox_store::event_hash(f[6], seq, tenant_id, at_us, f[2], f[3], f[4], f[5], details);
+    sql(
+        &db,
+        &format!(
+            "UPDATE audit_events SET details = '{details}', hash = '{hash}' WHERE tenant_id = '{tenant}' AND seq = {seq}; \
+             UPDATE audit_heads SET hash = '{hash}' WHERE tenant_id = '{tenant}'; \
+             DELETE FROM audit_checkpoints;"
+        ),
+    );
+    let (code, out) = verify(&forged, &[]);
+    assert_eq!(
+        code, 0,
+        "without an anchor the rewrite is consistent: {out}"
+    );
+    let (code, out) = verify(&forged, &["--checkpoints", &cp]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("BROKEN at event seq {seq}")), "{out}");
+    assert!(out.contains("rewritten"), "{out}");
+    // and with the stored checkpoint still in place, it is caught without the file
+    let kept = dir.path().join("kept");
+    copy_dir(&data, &kept);
+    let db = kept.join("trustbox.db");
+    sql(
+        &db,
+        &format!(
+            "UPDATE audit_events SET details = '{details}', hash = '{hash}' WHERE tenant_id = '{tenant}' AND seq = {seq}; \
+             UPDATE audit_heads SET hash = '{hash}' WHERE tenant_id = '{tenant}';"
+        ),
+    );
+    let (code, out) = verify(&kept, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("rewritten"), "{out}");
+
+    // 3. a stored certificate swapped for another (fingerprint column updated too)
+    let swapped = dir.path().join("swapped");
+    copy_dir(&data, &swapped);
+    let db = swapped.join("trustbox.db");
+    let ids = sql(
+        &db,
+        &format!("SELECT id FROM certificates WHERE tenant_id = '{tenant}' AND source = 'api' ORDER BY id LIMIT 2"),
+    );
+    let ids: Vec<&str> = ids.lines().collect();
+    assert_eq!(ids.len(), 2, "two issued certificates");
+    sql(
+        &db,
+        &format!(
+            "UPDATE certificates SET der = (SELECT der FROM certificates WHERE id = '{b}'), \
+             fingerprint = (SELECT fingerprint FROM certificates WHERE id = '{b}') WHERE id = '{a}'",
+            a = ids[0],
+            b = ids[1]
+        ),
+    );
+    let (code, out) = verify(&swapped, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("swapped"), "{out}");
+    // the DER alone swapped (fingerprint column left)
+    let raw = dir.path().join("raw");
+    copy_dir(&data, &raw);
+    let db = raw.join("trustbox.db");
+    sql(
+        &db,
+        &format!(
+            "UPDATE certificates SET der = (SELECT der FROM certificates WHERE id = '{b}') WHERE id = '{a}'",
+            a = ids[0],
+            b = ids[1]
+        ),
+    );
+    let (code, out) = verify(&raw, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("does not match its fingerprint"), "{out}");
+}

@@ -18,7 +18,10 @@ impl std::fmt::Debug for Kek {
 impl Kek {
     /// Loads the KEK at `path`, creating it (mode 0600) if it does not exist.
     ///
-    /// Fails closed: a file that others can read, or of the wrong size, is an error.
+    /// Creation is atomic: the key is written and synced to a temporary file beside `path`,
+    /// then linked into place, so a crash never leaves a short KEK and two processes
+    /// starting together agree on one key. Fails closed: a file that others can read, that
+    /// another user owns, or of the wrong size, is an error.
     pub fn load_or_create(path: &Path) -> Result<Self, CryptoError> {
         let err = |reason: String| CryptoError::Kek {
             path: path.display().to_string(),
@@ -29,30 +32,59 @@ impl Kek {
             ring::rand::SystemRandom::new()
                 .fill(key.as_mut())
                 .map_err(|_| err("no randomness available".into()))?;
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
+            let dir = path.parent().unwrap_or_else(|| Path::new("."));
+            let mut suffix = [0u8; 8];
+            ring::rand::SystemRandom::new()
+                .fill(&mut suffix)
+                .map_err(|_| err("no randomness available".into()))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "kek".into());
+            let temp = dir.join(format!(".{name}.{}.tmp", hex_of(&suffix)));
+            let written = write_new_private(&temp, key.as_ref());
+            let linked = written.and_then(|()| std::fs::hard_link(&temp, path));
+            let _ = std::fs::remove_file(&temp);
+            match linked {
+                Ok(()) => {
+                    if let Ok(d) = std::fs::File::open(dir) {
+                        let _ = d.sync_all();
+                    }
+                    return Ok(Self(key));
+                }
+                // another process created it first: use theirs
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(err(e.to_string())),
             }
-            let mut f = opts.open(path).map_err(|e| err(e.to_string()))?;
-            f.write_all(key.as_ref()).map_err(|e| err(e.to_string()))?;
-            f.sync_all().map_err(|e| err(e.to_string()))?;
-            return Ok(Self(key));
         }
+        Self::load(path)
+    }
+
+    /// Loads an existing KEK file (`--kek-file`), refusing one that others can read or that
+    /// another user owns.
+    pub fn load(path: &Path) -> Result<Self, CryptoError> {
+        let err = |reason: String| CryptoError::Kek {
+            path: path.display().to_string(),
+            reason,
+        };
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path)
-                .map_err(|e| err(e.to_string()))?
-                .permissions()
-                .mode();
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+            let mode = meta.permissions().mode();
             if mode & 0o077 != 0 {
                 return Err(err(format!(
                     "permissions are {:o}; it must be readable by its owner only (chmod 600)",
                     mode & 0o777
                 )));
+            }
+            if let Some(me) = effective_uid() {
+                if meta.uid() != me {
+                    return Err(err(format!(
+                        "owned by uid {}, not by this process's uid {me} (chown it)",
+                        meta.uid()
+                    )));
+                }
             }
         }
         let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| err(e.to_string()))?);
@@ -62,6 +94,51 @@ impl Kek {
             .map_err(|_| err(format!("expected 32 bytes, found {}", bytes.len())))?;
         Ok(Self(Zeroizing::new(key)))
     }
+
+    /// A KEK given as 64 hex digits (from an environment variable or a file descriptor, so
+    /// backups of the data directory need not contain it). `source` names where it came
+    /// from, for errors.
+    pub fn from_hex(hex_digits: &str, source: &str) -> Result<Self, CryptoError> {
+        let err = |reason: &str| CryptoError::Kek {
+            path: source.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let text = hex_digits.trim();
+        if text.len() != 64 {
+            return Err(err("expected 64 hex digits (32 bytes)"));
+        }
+        let mut key = Zeroizing::new([0u8; 32]);
+        for (i, out) in key.iter_mut().enumerate() {
+            *out = u8::from_str_radix(text.get(2 * i..2 * i + 2).unwrap_or("zz"), 16)
+                .map_err(|_| err("expected 64 hex digits (32 bytes)"))?;
+        }
+        Ok(Self(key))
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `bytes` to a new file at `path`, mode 0600, synced.
+fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// The process's effective uid: the owner of `/proc/self` (Linux); `None` elsewhere.
+#[cfg(unix)]
+fn effective_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
 }
 
 #[cfg(test)]
@@ -83,6 +160,54 @@ mod tests {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
             let e = Kek::load_or_create(&path).expect_err("world-readable KEK must be refused");
             assert!(e.to_string().contains("chmod 600"), "{e}");
+        }
+    }
+
+    #[test]
+    fn creation_is_atomic_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kek.key");
+        let a = Kek::load_or_create(&path).expect("create");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        assert_eq!(names, vec!["kek.key".to_owned()]);
+        assert_eq!(std::fs::read(&path).expect("read").len(), 32);
+        let b = Kek::load(&path).expect("load");
+        assert_eq!(a.0.as_ref(), b.0.as_ref());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_kek_owned_by_another_user_is_refused() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kek.key");
+        Kek::load_or_create(&path).expect("create");
+        let me = effective_uid().expect("uid");
+        assert_eq!(std::fs::metadata(&path).expect("meta").uid(), me);
+        if me == 0 {
+            // root can give the file away: chown to nobody and expect a refusal
+            let status = std::process::Command::new("chown")
+                .arg("65534")
+                .arg(&path)
+                .status()
+                .expect("chown");
+            assert!(status.success());
+            let e = Kek::load(&path).expect_err("another user's KEK");
+            assert!(e.to_string().contains("owned by uid 65534"), "{e}");
+        }
+    }
+
+    #[test]
+    fn hex_keks_are_exact() {
+        let k = Kek::from_hex(&"ab".repeat(32), "TRUSTBOX_KEK").expect("hex");
+        assert_eq!(k.0.as_ref(), &[0xab; 32]);
+        for bad in ["", "ab", &"zz".repeat(32), &"ab".repeat(33)] {
+            let e = Kek::from_hex(bad, "TRUSTBOX_KEK").expect_err(bad);
+            assert!(e.to_string().contains("TRUSTBOX_KEK"), "{e}");
+            assert!(!e.to_string().contains("abab"), "no key material in errors");
         }
     }
 

@@ -78,13 +78,95 @@ impl fmt::Debug for KeyRecord {
     }
 }
 
+/// What a key is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyRole {
+    /// A CA's signing key (root or intermediate).
+    Ca,
+    /// A delegated OCSP responder's key.
+    OcspResponder,
+    /// A tenant's audit-checkpoint key.
+    Audit,
+}
+
+impl KeyRole {
+    /// The stable name bound into sealed keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ca => "ca",
+            Self::OcspResponder => "ocsp-responder",
+            Self::Audit => "audit",
+        }
+    }
+}
+
+/// Who a key belongs to: its row's id, its tenant and its role. A sealed key is bound to its
+/// owner, so a blob copied into another row (another CA, another tenant, another role) does
+/// not open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyOwner {
+    /// The role of the key.
+    pub role: KeyRole,
+    /// The owning tenant's id.
+    pub tenant: String,
+    /// The owning row's id (issuer, responder or audit key).
+    pub id: String,
+}
+
+impl KeyOwner {
+    /// The owner `id` of `tenant` in `role`.
+    pub fn new(role: KeyRole, tenant: impl fmt::Display, id: impl fmt::Display) -> Self {
+        Self {
+            role,
+            tenant: tenant.to_string(),
+            id: id.to_string(),
+        }
+    }
+}
+
 /// A custodian of CA keys.
 pub trait KeyStore: Send + Sync + fmt::Debug {
-    /// Generates a new key of `algorithm`, returning the record to persist and a signer.
+    /// Generates a new key of `algorithm` for `owner`, returning the record to persist and a
+    /// signer.
     fn generate(
         &self,
         algorithm: KeyAlgorithm,
+        owner: &KeyOwner,
     ) -> Result<(KeyRecord, Arc<dyn Signer>), CryptoError>;
-    /// Opens a previously generated key.
-    fn open(&self, record: &KeyRecord) -> Result<Arc<dyn Signer>, CryptoError>;
+    /// Opens a key generated for `owner`; a record of another owner does not open.
+    fn open(&self, record: &KeyRecord, owner: &KeyOwner) -> Result<Arc<dyn Signer>, CryptoError>;
+    /// Re-seals a record of an older format for `owner`; `None` when it is current already.
+    fn reseal(
+        &self,
+        record: &KeyRecord,
+        owner: &KeyOwner,
+    ) -> Result<Option<KeyRecord>, CryptoError>;
+}
+
+/// Verifies `signature` over `message` by the public key `spki` (DER SubjectPublicKeyInfo)
+/// of `algorithm`, as [`Signer::sign`] makes them. For checking audit checkpoints anywhere,
+/// without custody. ECDSA and Ed25519 keys only; anything else is `false`.
+pub fn verify_with_spki(
+    algorithm: KeyAlgorithm,
+    spki: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    use ring::signature as sig;
+    let (scheme, raw_len): (&dyn sig::VerificationAlgorithm, usize) = match algorithm {
+        KeyAlgorithm::EcdsaP256 => (&sig::ECDSA_P256_SHA256_ASN1, 65),
+        KeyAlgorithm::EcdsaP384 => (&sig::ECDSA_P384_SHA384_ASN1, 97),
+        KeyAlgorithm::Ed25519 => (&sig::ED25519, 32),
+        _ => return false,
+    };
+    let Some(raw) = spki.len().checked_sub(raw_len).map(|at| &spki[at..]) else {
+        return false;
+    };
+    // the SPKI must be exactly the one of this raw key and algorithm
+    if der::spki(algorithm, raw) != spki {
+        return false;
+    }
+    sig::UnparsedPublicKey::new(scheme, raw)
+        .verify(message, signature)
+        .is_ok()
 }

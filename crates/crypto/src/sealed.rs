@@ -1,10 +1,12 @@
 //! Sealed software keys: PKCS#8 encrypted with AES-256-GCM under the KEK.
 //!
-//! Blob layout: `b"TBK1" || nonce (12) || ciphertext || tag (16)`, with the key algorithm's
-//! name bound as associated data so a blob cannot be reopened as another algorithm.
+//! Blob layout: `b"TBK2" || nonce (12) || ciphertext || tag (16)`. The associated data binds
+//! the key's algorithm and its owner (role, tenant, row id), so a blob cannot be reopened as
+//! another algorithm nor by another row. Blobs of the first format (`TBK1`, bound to the
+//! algorithm only) are opened only to be re-sealed ([`KeyStore::reseal`]).
 
 use crate::der::spki;
-use crate::{CryptoError, Kek, KeyRecord, KeyStore, Signer};
+use crate::{CryptoError, Kek, KeyOwner, KeyRecord, KeyStore, Signer};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
@@ -12,8 +14,10 @@ use std::sync::Arc;
 use trustbox_types::KeyAlgorithm;
 use zeroize::Zeroizing;
 
-const MAGIC: &[u8; 4] = b"TBK1";
-const BACKEND: &str = "sealed-v1";
+const MAGIC_V1: &[u8; 4] = b"TBK1";
+const MAGIC: &[u8; 4] = b"TBK2";
+const BACKEND_V1: &str = "sealed-v1";
+const BACKEND: &str = "sealed-v2";
 
 /// The default key store: keys sealed under a KEK, opened into memory for signing.
 pub struct SealedKeyStore {
@@ -38,11 +42,26 @@ impl SealedKeyStore {
         })
     }
 
-    fn aad(alg: KeyAlgorithm) -> Vec<u8> {
+    fn aad_v1(alg: KeyAlgorithm) -> Vec<u8> {
         format!("trustbox-sealed-key:{}", alg.as_str()).into_bytes()
     }
 
-    fn seal(&self, alg: KeyAlgorithm, pkcs8: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    /// Length-prefixed fields, so no two owners serialize alike.
+    fn aad(alg: KeyAlgorithm, owner: &KeyOwner) -> Vec<u8> {
+        let mut out = b"trustbox-sealed-key-v2".to_vec();
+        for field in [alg.as_str(), owner.role.as_str(), &owner.tenant, &owner.id] {
+            out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            out.extend_from_slice(field.as_bytes());
+        }
+        out
+    }
+
+    fn seal(
+        &self,
+        alg: KeyAlgorithm,
+        owner: &KeyOwner,
+        pkcs8: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng
             .fill(&mut nonce)
@@ -52,7 +71,7 @@ impl SealedKeyStore {
             .key
             .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(Self::aad(alg)),
+                Aad::from(Self::aad(alg, owner)),
                 buf.as_mut_slice(),
             )
             .map_err(|_| CryptoError::Generate(alg))?;
@@ -64,8 +83,13 @@ impl SealedKeyStore {
         Ok(out)
     }
 
-    fn unseal(&self, alg: KeyAlgorithm, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        if blob.len() < 4 + NONCE_LEN + 16 || &blob[..4] != MAGIC {
+    fn unseal(
+        &self,
+        magic: &[u8; 4],
+        aad: Vec<u8>,
+        blob: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if blob.len() < 4 + NONCE_LEN + 16 || &blob[..4] != magic {
             return Err(CryptoError::Unseal("not a sealed key blob"));
         }
         let nonce = Nonce::try_assume_unique_for_key(&blob[4..4 + NONCE_LEN])
@@ -73,8 +97,12 @@ impl SealedKeyStore {
         let mut buf = Zeroizing::new(blob[4 + NONCE_LEN..].to_vec());
         let plain_len = self
             .key
-            .open_in_place(nonce, Aad::from(Self::aad(alg)), buf.as_mut_slice())
-            .map_err(|_| CryptoError::Unseal("authentication failed (wrong KEK or tampered blob)"))?
+            .open_in_place(nonce, Aad::from(aad), buf.as_mut_slice())
+            .map_err(|_| {
+                CryptoError::Unseal(
+                    "authentication failed (wrong KEK, another owner's key, or tampered blob)",
+                )
+            })?
             .len();
         buf.truncate(plain_len);
         Ok(buf)
@@ -118,26 +146,49 @@ impl KeyStore for SealedKeyStore {
     fn generate(
         &self,
         algorithm: KeyAlgorithm,
+        owner: &KeyOwner,
     ) -> Result<(KeyRecord, Arc<dyn Signer>), CryptoError> {
         let pkcs8 = self.generate_pkcs8(algorithm)?;
         let signer = SoftwareSigner::from_pkcs8(algorithm, &pkcs8)?;
         let record = KeyRecord {
             backend: BACKEND.to_owned(),
             algorithm,
-            wrapped: self.seal(algorithm, &pkcs8)?,
+            wrapped: self.seal(algorithm, owner, &pkcs8)?,
         };
         Ok((record, Arc::new(signer)))
     }
 
-    fn open(&self, record: &KeyRecord) -> Result<Arc<dyn Signer>, CryptoError> {
+    fn open(&self, record: &KeyRecord, owner: &KeyOwner) -> Result<Arc<dyn Signer>, CryptoError> {
         if record.backend != BACKEND {
             return Err(CryptoError::Backend(record.backend.clone()));
         }
-        let pkcs8 = self.unseal(record.algorithm, &record.wrapped)?;
+        let pkcs8 = self.unseal(MAGIC, Self::aad(record.algorithm, owner), &record.wrapped)?;
         Ok(Arc::new(SoftwareSigner::from_pkcs8(
             record.algorithm,
             &pkcs8,
         )?))
+    }
+
+    fn reseal(
+        &self,
+        record: &KeyRecord,
+        owner: &KeyOwner,
+    ) -> Result<Option<KeyRecord>, CryptoError> {
+        match record.backend.as_str() {
+            BACKEND => Ok(None),
+            BACKEND_V1 => {
+                let pkcs8 =
+                    self.unseal(MAGIC_V1, Self::aad_v1(record.algorithm), &record.wrapped)?;
+                // Loading proves the key is usable before its old blob is replaced.
+                SoftwareSigner::from_pkcs8(record.algorithm, &pkcs8)?;
+                Ok(Some(KeyRecord {
+                    backend: BACKEND.to_owned(),
+                    algorithm: record.algorithm,
+                    wrapped: self.seal(record.algorithm, owner, &pkcs8)?,
+                }))
+            }
+            other => Err(CryptoError::Backend(other.to_owned())),
+        }
     }
 }
 
@@ -247,6 +298,65 @@ mod tests {
         (dir, store)
     }
 
+    fn owner() -> KeyOwner {
+        KeyOwner::new(crate::KeyRole::Ca, "tenant-a", "issuer-1")
+    }
+
+    #[test]
+    fn a_blob_moved_to_another_owner_does_not_open() {
+        let (_d, store) = store();
+        let (record, _) = store
+            .generate(KeyAlgorithm::EcdsaP256, &owner())
+            .expect("generate");
+        for other in [
+            KeyOwner::new(crate::KeyRole::Ca, "tenant-a", "issuer-2"),
+            KeyOwner::new(crate::KeyRole::Ca, "tenant-b", "issuer-1"),
+            KeyOwner::new(crate::KeyRole::OcspResponder, "tenant-a", "issuer-1"),
+            KeyOwner::new(crate::KeyRole::Audit, "tenant-a", "issuer-1"),
+        ] {
+            let e = store.open(&record, &other).expect_err("moved blob");
+            assert!(matches!(e, CryptoError::Unseal(_)), "{other:?}: {e}");
+        }
+        store
+            .open(&record, &owner())
+            .expect("its own owner opens it");
+    }
+
+    #[test]
+    fn first_format_blobs_are_resealed_for_their_owner_and_then_bound() {
+        let (_d, store) = store();
+        let pkcs8 = store.generate_pkcs8(KeyAlgorithm::EcdsaP256).expect("key");
+        // a blob as the first format wrote it: bound to the algorithm only
+        let mut nonce = [0u8; NONCE_LEN];
+        store.rng.fill(&mut nonce).expect("rng");
+        let mut buf = pkcs8.to_vec();
+        let tag = store
+            .key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(SealedKeyStore::aad_v1(KeyAlgorithm::EcdsaP256)),
+                buf.as_mut_slice(),
+            )
+            .expect("seal");
+        let wrapped = [MAGIC_V1.as_slice(), &nonce, &buf, tag.as_ref()].concat();
+        let v1 = KeyRecord {
+            backend: BACKEND_V1.into(),
+            algorithm: KeyAlgorithm::EcdsaP256,
+            wrapped,
+        };
+        assert!(store.open(&v1, &owner()).is_err(), "v1 is not used as is");
+        let v2 = store
+            .reseal(&v1, &owner())
+            .expect("reseal")
+            .expect("changed");
+        assert_eq!(v2.backend, BACKEND);
+        let signer = store.open(&v2, &owner()).expect("opens for its owner");
+        assert_eq!(signer.public_key_raw().len(), 65);
+        assert!(store.reseal(&v2, &owner()).expect("reseal").is_none());
+        let other = KeyOwner::new(crate::KeyRole::Ca, "tenant-b", "issuer-1");
+        assert!(store.open(&v2, &other).is_err());
+    }
+
     fn verify(alg: KeyAlgorithm, raw: &[u8], msg: &[u8], sig: &[u8]) -> bool {
         let v: &dyn signature::VerificationAlgorithm = match alg {
             KeyAlgorithm::EcdsaP256 => &signature::ECDSA_P256_SHA256_ASN1,
@@ -268,9 +378,9 @@ mod tests {
             KeyAlgorithm::Ed25519,
             KeyAlgorithm::Rsa3072,
         ] {
-            let (record, signer) = store.generate(alg).expect("generate");
+            let (record, signer) = store.generate(alg, &owner()).expect("generate");
             assert_eq!(&record.wrapped[..4], MAGIC);
-            let reopened = store.open(&record).expect("open");
+            let reopened = store.open(&record, &owner()).expect("open");
             assert_eq!(signer.public_key_spki(), reopened.public_key_spki());
             let sig = reopened.sign(b"hello").expect("sign");
             assert!(
@@ -287,17 +397,19 @@ mod tests {
     #[test]
     fn tampered_blob_wrong_algorithm_and_wrong_kek_are_refused() {
         let (_d, store) = store();
-        let (record, _) = store.generate(KeyAlgorithm::EcdsaP256).expect("generate");
+        let (record, _) = store
+            .generate(KeyAlgorithm::EcdsaP256, &owner())
+            .expect("generate");
         let mut tampered = record.clone();
         let last = tampered.wrapped.len() - 1;
         tampered.wrapped[last] ^= 1;
-        assert!(store.open(&tampered).is_err());
+        assert!(store.open(&tampered, &owner()).is_err());
         let mut relabeled = record.clone();
         relabeled.algorithm = KeyAlgorithm::EcdsaP384;
-        assert!(store.open(&relabeled).is_err());
+        assert!(store.open(&relabeled, &owner()).is_err());
         let (_d2, other) = self::store();
         let e = other
-            .open(&record)
+            .open(&record, &owner())
             .expect_err("another KEK must not open it");
         assert!(!format!("{e:?}").is_empty());
     }
@@ -305,7 +417,9 @@ mod tests {
     #[test]
     fn spki_matches_what_ring_expects() {
         let (_d, store) = store();
-        let (_, signer) = store.generate(KeyAlgorithm::EcdsaP256).expect("generate");
+        let (_, signer) = store
+            .generate(KeyAlgorithm::EcdsaP256, &owner())
+            .expect("generate");
         let spki = signer.public_key_spki();
         assert_eq!(spki[0], 0x30);
         assert!(spki.ends_with(signer.public_key_raw()));

@@ -76,7 +76,12 @@ impl TestPki {
         let not_before = OffsetDateTime::from_unix_timestamp(now - 3600).expect("time");
         let not_after = now + 30 * 86_400;
 
-        let (_, root_key) = store.generate(KeyAlgorithm::EcdsaP384).expect("root key");
+        let (_, root_key) = store
+            .generate(
+                KeyAlgorithm::EcdsaP384,
+                &trustbox_crypto::KeyOwner::new(trustbox_crypto::KeyRole::Ca, "test", "test"),
+            )
+            .expect("root key");
         let mut root = CertificateParams::default();
         root.distinguished_name = name("Test Root");
         root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -88,7 +93,12 @@ impl TestPki {
             .expect("root");
         let root_issuer = Issuer::new(root, CustodyKey(root_key.clone()));
 
-        let (_, int_key) = store.generate(KeyAlgorithm::EcdsaP256).expect("int key");
+        let (_, int_key) = store
+            .generate(
+                KeyAlgorithm::EcdsaP256,
+                &trustbox_crypto::KeyOwner::new(trustbox_crypto::KeyRole::Ca, "test", "test"),
+            )
+            .expect("int key");
         let mut int = CertificateParams::default();
         int.distinguished_name = name("Test Issuing CA");
         int.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -160,7 +170,13 @@ impl TestPki {
     /// A delegated responder certificate (id-kp-OCSPSigning, id-pkix-ocsp-nocheck) for a new
     /// custody key of `alg`, issued by the issuing CA: (certificate DER, signer).
     pub fn responder_parts(&self, alg: KeyAlgorithm) -> (Vec<u8>, Arc<dyn Signer>) {
-        let (_, key) = self.store.generate(alg).expect("responder key");
+        let (_, key) = self
+            .store
+            .generate(
+                alg,
+                &trustbox_crypto::KeyOwner::new(trustbox_crypto::KeyRole::Ca, "test", "test"),
+            )
+            .expect("responder key");
         let mut p = self.end_entity(&format!("Test OCSP {alg}"), &Serial::random());
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];

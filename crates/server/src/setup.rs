@@ -75,12 +75,20 @@ pub async fn open_authority(cfg: &ServerConfig) -> Result<Arc<Authority>, Server
     cfg.validate()?;
     let paths = DataPaths::new(&cfg.data_dir);
     create_private_dir(&paths.root)?;
-    let kek = Kek::load_or_create(&paths.kek).map_err(|e| ServerError::Custody(e.to_string()))?;
+    let kek = match (std::env::var("TRUSTBOX_KEK"), &cfg.kek_file) {
+        (Ok(hex), _) => Kek::from_hex(&hex, "TRUSTBOX_KEK"),
+        (Err(_), Some(path)) => Kek::load_or_create(path),
+        (Err(_), None) => Kek::load_or_create(&paths.kek),
+    }
+    .map_err(|e| ServerError::Custody(e.to_string()))?;
     let keys = SealedKeyStore::new(&kek).map_err(|e| ServerError::Custody(e.to_string()))?;
     let store: Arc<dyn Store> = match &cfg.database {
         Some(url) => Arc::new(
-            trustbox_store_postgres::PostgresStore::connect(url)
-                .await
+            trustbox_store_postgres::PostgresStore::connect_with_owner(
+                url,
+                cfg.database_owner.as_deref(),
+            )
+            .await
                 .map_err(|e| ServerError::Store(e.to_string()))?,
         ),
         None => Arc::new(

@@ -52,3 +52,20 @@ CREATE TABLE audit_checkpoints (
     PRIMARY KEY (tenant_id, seq),
     FOREIGN KEY (tenant_id, key_id) REFERENCES audit_keys (tenant_id, id)
 );
+
+-- Revocations of certificates, tokens and issuer changes, in commit order: every replica
+-- polls this feed (by sequence number, never by wall clock) to drop what it has cached.
+-- Sequence numbers come from one counter row locked until the writing transaction commits,
+-- so a reader that has seen seq N has seen every change numbered below N.
+CREATE TABLE change_counter (
+    id   INT PRIMARY KEY CHECK (id = 1),
+    seq  BIGINT NOT NULL
+);
+INSERT INTO change_counter (id, seq) VALUES (1, 0);
+CREATE TABLE changes (
+    seq         BIGINT PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+    kind        TEXT NOT NULL,
+    ref         TEXT NOT NULL,
+    at          BIGINT NOT NULL
+);

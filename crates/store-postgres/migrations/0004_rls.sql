@@ -16,8 +16,10 @@ DO $$ BEGIN EXECUTE format('GRANT USAGE ON SCHEMA %I TO trustbox_app, trustbox_s
 
 GRANT SELECT, INSERT, UPDATE ON tenants, tokens, issuers, profiles, certificates, certificate_sans,
     audit_heads, audit_events, crl_shards, ocsp_responders, audit_keys, audit_checkpoints TO trustbox_app;
-GRANT SELECT ON tenants, tokens, issuers TO trustbox_system;
+GRANT SELECT, INSERT ON changes TO trustbox_app;
+GRANT SELECT ON tenants, tokens, issuers, changes TO trustbox_system;
 GRANT SELECT, INSERT, UPDATE ON leases TO trustbox_system;
+GRANT SELECT, UPDATE ON change_counter TO trustbox_system;
 
 ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenants FORCE ROW LEVEL SECURITY;
@@ -94,6 +96,13 @@ CREATE POLICY tenant_isolation ON audit_checkpoints TO trustbox_app
     USING (tenant_id = current_setting('trustbox.tenant', true))
     WITH CHECK (tenant_id = current_setting('trustbox.tenant', true));
 
+ALTER TABLE changes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE changes FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON changes TO trustbox_app
+    USING (tenant_id = current_setting('trustbox.tenant', true))
+    WITH CHECK (tenant_id = current_setting('trustbox.tenant', true));
+CREATE POLICY system_read ON changes FOR SELECT TO trustbox_system USING (true);
+
 -- The system path. search_path is pinned to this schema so a caller cannot shadow a table.
 CREATE FUNCTION tb_token_by_hash(token_hash TEXT) RETURNS SETOF tokens
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -113,4 +122,13 @@ CREATE FUNCTION tb_try_lease(lease TEXT, lease_holder TEXT, until BIGINT, now_s 
         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
         WHERE leases.holder = excluded.holder OR leases.expires_at < now_s RETURNING 1)
         SELECT count(*) = 1 FROM up';
-DO $$ DECLARE f TEXT; BEGIN FOREACH f IN ARRAY ARRAY['tb_token_by_hash(text)', 'tb_issuer_public(text)', 'tb_tenants()', 'tb_tenant_by_name(text)', 'tb_try_lease(text, text, bigint, bigint)'] LOOP EXECUTE format('ALTER FUNCTION %s OWNER TO trustbox_system', f); EXECUTE format('ALTER FUNCTION %s SET search_path = %I', f, current_schema()); EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f); EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO trustbox_app', f); END LOOP; END $$;
+CREATE FUNCTION tb_next_change_seq() RETURNS BIGINT
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    AS 'UPDATE change_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq';
+CREATE FUNCTION tb_changes_since(after_seq BIGINT, most INT) RETURNS SETOF changes
+    LANGUAGE sql STABLE SECURITY DEFINER
+    AS 'SELECT * FROM changes WHERE seq > after_seq ORDER BY seq LIMIT most';
+CREATE FUNCTION tb_latest_change() RETURNS BIGINT
+    LANGUAGE sql STABLE SECURITY DEFINER
+    AS 'SELECT seq FROM change_counter WHERE id = 1';
+DO $$ DECLARE f TEXT; BEGIN FOREACH f IN ARRAY ARRAY['tb_token_by_hash(text)', 'tb_issuer_public(text)', 'tb_tenants()', 'tb_tenant_by_name(text)', 'tb_try_lease(text, text, bigint, bigint)', 'tb_next_change_seq()', 'tb_changes_since(bigint, integer)', 'tb_latest_change()'] LOOP EXECUTE format('ALTER FUNCTION %s OWNER TO trustbox_system', f); EXECUTE format('ALTER FUNCTION %s SET search_path = %I', f, current_schema()); EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f); EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO trustbox_app', f); END LOOP; END $$;

@@ -42,7 +42,10 @@ impl PostgresStore {
     /// Connects with separate URLs: `owner_url` (owner of the tables; used only to migrate)
     /// and `url`, whose user must be allowed to `SET ROLE` [`APP_ROLE`] (superuser, or
     /// `GRANT trustbox_app TO that_user`) and should own nothing.
-    pub async fn connect_with_owner(url: &str, owner_url: Option<&str>) -> Result<Self, StoreError> {
+    pub async fn connect_with_owner(
+        url: &str,
+        owner_url: Option<&str>,
+    ) -> Result<Self, StoreError> {
         let parse = |u: &str| {
             PgConnectOptions::from_str(u)
                 .map_err(|e| StoreError::Backend(format!("invalid database URL: {e}")))
@@ -201,6 +204,7 @@ mod tests {
         "ocsp_responders",
         "audit_keys",
         "audit_checkpoints",
+        "changes",
     ];
 
     /// Row-level security holds in the database itself: the application role with no
@@ -229,7 +233,11 @@ mod tests {
         .fetch_all(&store.owner)
         .await
         .expect("owner reads");
-        assert_eq!(tenants.len(), 2, "the suite left two tenants with certificates");
+        assert_eq!(
+            tenants.len(),
+            2,
+            "the suite left two tenants with certificates"
+        );
         let (a, b) = (&tenants[0], &tenants[1]);
         let total: i64 = sqlx::query_scalar("SELECT count(*) FROM certificates")
             .fetch_one(&store.owner)
@@ -237,7 +245,8 @@ mod tests {
             .expect("count");
         assert!(total > 0);
 
-        let revoked_of_b = "SELECT count(*) FROM certificates WHERE status = 'revoked' AND tenant_id = $1";
+        let revoked_of_b =
+            "SELECT count(*) FROM certificates WHERE status = 'revoked' AND tenant_id = $1";
         let before: i64 = sqlx::query_scalar(revoked_of_b)
             .bind(b)
             .fetch_one(&store.owner)
@@ -249,9 +258,12 @@ mod tests {
                 .fetch_one(&mut *conn)
                 .await
                 .unwrap_or_else(|e| panic!("{table}: {e}"));
-            assert_eq!(n, 0, "{table}: the application role with no tenant set reads no row");
+            assert_eq!(
+                n, 0,
+                "{table}: the application role with no tenant set reads no row"
+            );
         }
-        for table in ["leases", "schema_migrations"] {
+        for table in ["leases", "schema_migrations", "change_counter"] {
             let e = sqlx::query(&format!("SELECT * FROM {table}"))
                 .fetch_all(&mut *conn)
                 .await
@@ -277,13 +289,21 @@ mod tests {
             .await
             .expect("count");
         assert!(mine > 0 && mine < total);
-        let touched = sqlx::query("UPDATE certificates SET status = 'revoked' WHERE tenant_id = $1")
-            .bind(b)
+        let touched =
+            sqlx::query("UPDATE certificates SET status = 'revoked' WHERE tenant_id = $1")
+                .bind(b)
+                .execute(&mut *tx)
+                .await
+                .expect("update is filtered");
+        assert_eq!(
+            touched.rows_affected(),
+            0,
+            "tenant a cannot update tenant b's rows"
+        );
+        sqlx::query("SAVEPOINT s")
             .execute(&mut *tx)
             .await
-            .expect("update is filtered");
-        assert_eq!(touched.rows_affected(), 0, "tenant a cannot update tenant b's rows");
-        sqlx::query("SAVEPOINT s").execute(&mut *tx).await.expect("savepoint");
+            .expect("savepoint");
         let e = sqlx::query(
             "INSERT INTO tokens (id, tenant_id, name, scopes, hash, created_at) VALUES ('x', $1, 'n', 'admin', 'h', 0)",
         )
@@ -292,7 +312,10 @@ mod tests {
         .await
         .expect_err("a raw insert into another tenant is refused");
         assert!(e.to_string().contains("row-level security"), "{e}");
-        sqlx::query("ROLLBACK TO SAVEPOINT s").execute(&mut *tx).await.expect("rollback");
+        sqlx::query("ROLLBACK TO SAVEPOINT s")
+            .execute(&mut *tx)
+            .await
+            .expect("rollback");
         let e = sqlx::query("UPDATE certificates SET tenant_id = $1")
             .bind(b)
             .execute(&mut *tx)
@@ -302,10 +325,10 @@ mod tests {
         tx.rollback().await.expect("rollback");
 
         let after: i64 = sqlx::query_scalar(revoked_of_b)
-                .bind(b)
-                .fetch_one(&store.owner)
-                .await
-                .expect("count");
+            .bind(b)
+            .fetch_one(&store.owner)
+            .await
+            .expect("count");
         assert_eq!(before, after, "nothing of tenant b changed");
     }
 }

@@ -157,3 +157,13 @@ CREATE TABLE audit_checkpoints (
     PRIMARY KEY (tenant_id, seq),
     FOREIGN KEY (tenant_id, key_id) REFERENCES audit_keys (tenant_id, id)
 );
+
+-- Revocations of certificates, tokens and issuer changes, in commit order: every replica
+-- polls this feed (by sequence number, never by wall clock) to drop what it has cached.
+CREATE TABLE changes (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+    kind        TEXT NOT NULL,
+    ref         TEXT NOT NULL,
+    at          BIGINT NOT NULL
+);

@@ -159,11 +159,13 @@ impl SqliteStore {
                 )));
             }
         }
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, strftime('%s','now'))")
-            .bind(version)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx_error)?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, strftime('%s','now'))",
+        )
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx_error)?;
         tx.commit().await.map_err(map_sqlx_error)
     }
 }

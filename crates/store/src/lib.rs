@@ -259,6 +259,53 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         ttl: i64,
     ) -> Result<bool, StoreError>;
 
+    /// The tenant's responder certificates, oldest first.
+    async fn list_ocsp_responders(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<OcspResponderRecord>, StoreError>;
+
+    // ---- change feed
+    /// Changes after `after`, in order, at most `limit`: the system path by which replicas
+    /// learn revocations made on other replicas.
+    async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError>;
+    /// The newest change's sequence number (0 when there is none).
+    async fn latest_change(&self) -> Result<i64, StoreError>;
+
+    // ---- custody
+    /// Replaces the sealed key of row `id` in `table` (re-sealing under a newer format);
+    /// `NotFound` if the tenant has no such row.
+    async fn reseal_key(
+        &self,
+        tenant: TenantId,
+        table: SealedKeyTable,
+        id: &str,
+        backend: &str,
+        wrapped: &[u8],
+    ) -> Result<(), StoreError>;
+
+    // ---- audit
+    /// The tenant's chain head: the newest event's sequence number and hash.
+    async fn audit_head(&self, tenant: TenantId) -> Result<Option<(i64, String)>, StoreError>;
+    /// Stores the tenant's new audit key.
+    async fn insert_audit_key(
+        &self,
+        key: &AuditKeyRecord,
+        event: &NewAuditEvent,
+    ) -> Result<(), StoreError>;
+    /// The tenant's audit keys, oldest first.
+    async fn list_audit_keys(&self, tenant: TenantId) -> Result<Vec<AuditKeyRecord>, StoreError>;
+    /// Stores a signed checkpoint (one per sequence number; a repeat is a `Conflict`).
+    async fn insert_audit_checkpoint(&self, checkpoint: &AuditCheckpoint)
+        -> Result<(), StoreError>;
+    /// The tenant's checkpoints with `seq > after`, oldest first, at most `limit`.
+    async fn list_audit_checkpoints(
+        &self,
+        tenant: TenantId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditCheckpoint>, StoreError>;
+
     // ---- audit
     /// Appends events that record no other state change (denials, failures).
     async fn append_audit(&self, events: &[NewAuditEvent]) -> Result<(), StoreError>;

@@ -34,6 +34,8 @@ pub struct TokenRecord {
     pub created_at: i64,
     /// When it was revoked, if it was.
     pub revoked_at: Option<i64>,
+    /// When it stops being accepted (Unix seconds), if it expires.
+    pub expires_at: Option<i64>,
 }
 
 /// An issuer: a CA certificate with its key held in custody.
@@ -277,4 +279,83 @@ pub struct OcspResponderRecord {
     pub not_after: i64,
     /// Creation time.
     pub created_at: i64,
+}
+
+/// Which table holds a sealed key (for re-sealing it in place).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SealedKeyTable {
+    /// `issuers.key_wrapped`.
+    Issuers,
+    /// `ocsp_responders.key_wrapped`.
+    OcspResponders,
+    /// `audit_keys.key_wrapped`.
+    AuditKeys,
+}
+
+/// A tenant's audit-checkpoint key: its public half in the clear, its private half sealed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditKeyRecord {
+    /// Identifier.
+    pub id: uuid::Uuid,
+    /// Owning tenant.
+    pub tenant: TenantId,
+    /// DER SubjectPublicKeyInfo of the key.
+    pub public_key_der: Vec<u8>,
+    /// Custody backend of the sealed key.
+    pub key_backend: String,
+    /// Key algorithm.
+    pub key_algorithm: KeyAlgorithm,
+    /// The sealed private key.
+    pub key_wrapped: Vec<u8>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A signed statement that a tenant's chain had `hash` at `seq` at time `at_us`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    /// The tenant whose chain it covers.
+    pub tenant: TenantId,
+    /// The sequence number of the event it covers.
+    pub seq: i64,
+    /// That event's hash.
+    pub hash: String,
+    /// When it was signed, microseconds.
+    pub at_us: i64,
+    /// The audit key that signed it.
+    pub key_id: uuid::Uuid,
+    /// The signature over [`AuditCheckpoint::message`].
+    pub signature: Vec<u8>,
+}
+
+impl AuditCheckpoint {
+    /// The bytes signed: a fixed label and the four fields, length-prefixed.
+    pub fn message(tenant: TenantId, seq: i64, hash: &str, at_us: i64) -> Vec<u8> {
+        let mut out = b"trustbox-audit-checkpoint-v1".to_vec();
+        for field in [
+            tenant.to_string(),
+            seq.to_string(),
+            hash.to_owned(),
+            at_us.to_string(),
+        ] {
+            out.extend_from_slice(&(field.len() as u64).to_be_bytes());
+            out.extend_from_slice(field.as_bytes());
+        }
+        out
+    }
+}
+
+/// One entry of the change feed: something every replica must stop serving from its caches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeRecord {
+    /// Position in the feed; numbers grow in commit order.
+    pub seq: i64,
+    /// The tenant it happened in.
+    pub tenant: TenantId,
+    /// What changed: `certificate` (revoked), `token` (revoked) or `issuer` (updated).
+    pub kind: String,
+    /// Which one: `ISSUER_ID:SERIAL` for a certificate, the token or issuer id otherwise.
+    pub reference: String,
+    /// When, Unix seconds (informational; readers order by `seq`).
+    pub at: i64,
 }

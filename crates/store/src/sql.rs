@@ -41,9 +41,9 @@ macro_rules! impl_sql_store {
         const _: () = {
             use ::sqlx::Row as _;
             use $crate::{
-                AuditEvent, CertificateFilter, CertificateRecord, CrlPublication, CrlShardState, IssuanceRecord,
+                AuditCheckpoint, AuditEvent, AuditKeyRecord, CertificateFilter, ChangeRecord, CertificateRecord, CrlPublication, CrlShardState, IssuanceRecord,
                 IssuerRecord, NewAuditEvent, OcspResponderRecord, ProfileRecord, RevokeOutcome, RevokedEntry,
-                StoreError, TenantRecord, TokenRecord,
+                SealedKeyTable, StoreError, TenantRecord, TokenRecord,
             };
             use $crate::__sql::{decode, map_sqlx_error as be};
             use ::trustbox_types::{
@@ -95,7 +95,9 @@ macro_rules! impl_sql_store {
                     created_at: r.try_get("created_at").map_err(be)?,
                 })
             }
-            const TOKEN_COLS: &str = "id, tenant_id, name, scopes, hash, created_at, revoked_at";
+            const TOKEN_COLS: &str = "id, tenant_id, name, scopes, hash, created_at, revoked_at, expires_at";
+            const AUDIT_KEY_COLS: &str = "id, tenant_id, public_key_der, key_backend, key_algorithm, key_wrapped, created_at";
+            const CHECKPOINT_COLS: &str = "tenant_id, seq, hash, at_us, key_id, signature";
             const PROFILE_COLS: &str = "id, tenant_id, name, version, document, created_at";
             const AUDIT_COLS: &str = "seq, tenant_id, at_us, actor, action, resource, outcome, details, prev_hash, hash";
 
@@ -117,6 +119,30 @@ macro_rules! impl_sql_store {
                     hash: r.try_get("hash").map_err(be)?,
                     created_at: r.try_get("created_at").map_err(be)?,
                     revoked_at: r.try_get("revoked_at").map_err(be)?,
+                    expires_at: r.try_get("expires_at").map_err(be)?,
+                })
+            }
+
+            fn audit_key_row(r: &Row) -> Result<AuditKeyRecord, StoreError> {
+                Ok(AuditKeyRecord {
+                    id: decode("audit key id", &r.try_get::<String, _>("id").map_err(be)?)?,
+                    tenant: decode("tenant id", &r.try_get::<String, _>("tenant_id").map_err(be)?)?,
+                    public_key_der: r.try_get("public_key_der").map_err(be)?,
+                    key_backend: r.try_get("key_backend").map_err(be)?,
+                    key_algorithm: decode("key algorithm", &r.try_get::<String, _>("key_algorithm").map_err(be)?)?,
+                    key_wrapped: r.try_get("key_wrapped").map_err(be)?,
+                    created_at: r.try_get("created_at").map_err(be)?,
+                })
+            }
+
+            fn checkpoint_row(r: &Row) -> Result<AuditCheckpoint, StoreError> {
+                Ok(AuditCheckpoint {
+                    tenant: decode("tenant id", &r.try_get::<String, _>("tenant_id").map_err(be)?)?,
+                    seq: r.try_get("seq").map_err(be)?,
+                    hash: r.try_get("hash").map_err(be)?,
+                    at_us: r.try_get("at_us").map_err(be)?,
+                    key_id: decode("audit key id", &r.try_get::<String, _>("key_id").map_err(be)?)?,
+                    signature: r.try_get("signature").map_err(be)?,
                 })
             }
 
@@ -205,6 +231,24 @@ macro_rules! impl_sql_store {
                         .await
                         .map_err(be)?;
                 }
+                Ok(())
+            }
+
+            /// Appends a change to the feed inside `tx` (bound to `tenant`).
+            async fn record_change(tx: &mut Conn, tenant: TenantId, kind: &str, reference: &str, at: i64) -> Result<(), StoreError> {
+                let sql = if $rls {
+                    "INSERT INTO changes (seq, tenant_id, kind, ref, at) VALUES (tb_next_change_seq(), $1, $2, $3, $4)"
+                } else {
+                    "INSERT INTO changes (tenant_id, kind, ref, at) VALUES ($1, $2, $3, $4)"
+                };
+                ::sqlx::query(sql)
+                    .bind(tenant.to_string())
+                    .bind(kind)
+                    .bind(reference)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
                 Ok(())
             }
 
@@ -514,8 +558,8 @@ macro_rules! impl_sql_store {
                 async fn insert_token(&self, token: &TokenRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
                     let mut tx = self.write_tx(token.tenant).await?;
                     ::sqlx::query(
-                        "INSERT INTO tokens (id, tenant_id, name, scopes, hash, created_at, revoked_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        "INSERT INTO tokens (id, tenant_id, name, scopes, hash, created_at, revoked_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     )
                     .bind(token.id.to_string())
                     .bind(token.tenant.to_string())
@@ -524,6 +568,7 @@ macro_rules! impl_sql_store {
                     .bind(&token.hash)
                     .bind(token.created_at)
                     .bind(token.revoked_at)
+                    .bind(token.expires_at)
                     .execute(&mut *tx)
                     .await
                     .map_err(be)?;
@@ -573,6 +618,7 @@ macro_rules! impl_sql_store {
                     if done.rows_affected() != 1 {
                         return Err(StoreError::NotFound);
                     }
+                    record_change(&mut *tx, tenant, "token", &id.to_string(), at).await?;
                     chain(&mut *tx, &[event]).await?;
                     tx.commit().await.map_err(be)
                 }
@@ -644,6 +690,7 @@ macro_rules! impl_sql_store {
                     if done.rows_affected() != 1 {
                         return Err(StoreError::NotFound);
                     }
+                    record_change(&mut *tx, tenant, "issuer", &id.to_string(), event.at_us / 1_000_000).await?;
                     chain(&mut *tx, &[event]).await?;
                     tx.commit().await.map_err(be)
                 }
@@ -857,6 +904,7 @@ macro_rules! impl_sql_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(be)?;
+                    record_change(&mut *tx, tenant, "certificate", &format!("{}:{}", cert.issuer, cert.serial), at).await?;
                     chain(&mut *tx, &[event]).await?;
                     tx.commit().await.map_err(be)?;
                     cert.status = CertificateStatus::Revoked;
@@ -1107,6 +1155,162 @@ macro_rules! impl_sql_store {
                     .await
                     .map_err(be)?;
                     Ok(done.rows_affected() == 1)
+                }
+
+                async fn list_ocsp_responders(&self, tenant: TenantId) -> Result<Vec<OcspResponderRecord>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let rows = ::sqlx::query(&format!(
+                        "SELECT {RESPONDER_COLS} FROM ocsp_responders WHERE tenant_id = $1 ORDER BY created_at, id"
+                    ))
+                    .bind(tenant.to_string())
+                    .fetch_all(&mut *rtx)
+                    .await
+                    .map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    rows.iter().map(responder_row).collect()
+                }
+
+                async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError> {
+                    // System path: every replica reads every tenant's changes (ids only).
+                    let sql = if $rls {
+                        "SELECT seq, tenant_id, kind, ref, at FROM tb_changes_since($1, $2)"
+                    } else {
+                        "SELECT seq, tenant_id, kind, ref, at FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2"
+                    };
+                    ::sqlx::query(sql)
+                        .bind(after)
+                        .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+                        .fetch_all(&self.read)
+                        .await
+                        .map_err(be)?
+                        .iter()
+                        .map(|r| {
+                            Ok(ChangeRecord {
+                                seq: r.try_get("seq").map_err(be)?,
+                                tenant: decode("tenant id", &r.try_get::<String, _>("tenant_id").map_err(be)?)?,
+                                kind: r.try_get("kind").map_err(be)?,
+                                reference: r.try_get("ref").map_err(be)?,
+                                at: r.try_get("at").map_err(be)?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn latest_change(&self) -> Result<i64, StoreError> {
+                    let sql = if $rls {
+                        "SELECT tb_latest_change() AS seq"
+                    } else {
+                        "SELECT COALESCE(MAX(seq), 0) AS seq FROM changes"
+                    };
+                    let seq: Option<i64> = ::sqlx::query_scalar(sql).fetch_one(&self.read).await.map_err(be)?;
+                    Ok(seq.unwrap_or(0))
+                }
+
+                async fn reseal_key(
+                    &self,
+                    tenant: TenantId,
+                    table: SealedKeyTable,
+                    id: &str,
+                    backend: &str,
+                    wrapped: &[u8],
+                ) -> Result<(), StoreError> {
+                    let table = match table {
+                        SealedKeyTable::Issuers => "issuers",
+                        SealedKeyTable::OcspResponders => "ocsp_responders",
+                        SealedKeyTable::AuditKeys => "audit_keys",
+                    };
+                    let mut tx = self.write_tx(tenant).await?;
+                    let done = ::sqlx::query(&format!(
+                        "UPDATE {table} SET key_backend = $1, key_wrapped = $2 WHERE tenant_id = $3 AND id = $4"
+                    ))
+                    .bind(backend)
+                    .bind(wrapped)
+                    .bind(tenant.to_string())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::NotFound);
+                    }
+                    tx.commit().await.map_err(be)
+                }
+
+                async fn audit_head(&self, tenant: TenantId) -> Result<Option<(i64, String)>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let row = ::sqlx::query("SELECT seq, hash FROM audit_heads WHERE tenant_id = $1")
+                        .bind(tenant.to_string())
+                        .fetch_optional(&mut *rtx)
+                        .await
+                        .map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    row.map(|r| Ok((r.try_get("seq").map_err(be)?, r.try_get("hash").map_err(be)?)))
+                        .transpose()
+                }
+
+                async fn insert_audit_key(&self, k: &AuditKeyRecord, event: &NewAuditEvent) -> Result<(), StoreError> {
+                    let mut tx = self.write_tx(k.tenant).await?;
+                    ::sqlx::query(
+                        "INSERT INTO audit_keys (id, tenant_id, public_key_der, key_backend, key_algorithm, key_wrapped, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(k.id.to_string())
+                    .bind(k.tenant.to_string())
+                    .bind(&k.public_key_der)
+                    .bind(&k.key_backend)
+                    .bind(k.key_algorithm.as_str())
+                    .bind(&k.key_wrapped)
+                    .bind(k.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                    chain(&mut *tx, &[event]).await?;
+                    tx.commit().await.map_err(be)
+                }
+
+                async fn list_audit_keys(&self, tenant: TenantId) -> Result<Vec<AuditKeyRecord>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let rows = ::sqlx::query(&format!(
+                        "SELECT {AUDIT_KEY_COLS} FROM audit_keys WHERE tenant_id = $1 ORDER BY created_at, id"
+                    ))
+                    .bind(tenant.to_string())
+                    .fetch_all(&mut *rtx)
+                    .await
+                    .map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    rows.iter().map(audit_key_row).collect()
+                }
+
+                async fn insert_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<(), StoreError> {
+                    let mut tx = self.write_tx(c.tenant).await?;
+                    ::sqlx::query(
+                        "INSERT INTO audit_checkpoints (tenant_id, seq, hash, at_us, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(c.tenant.to_string())
+                    .bind(c.seq)
+                    .bind(&c.hash)
+                    .bind(c.at_us)
+                    .bind(c.key_id.to_string())
+                    .bind(&c.signature)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                    tx.commit().await.map_err(be)
+                }
+
+                async fn list_audit_checkpoints(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<AuditCheckpoint>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let rows = ::sqlx::query(&format!(
+                        "SELECT {CHECKPOINT_COLS} FROM audit_checkpoints WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                    ))
+                    .bind(tenant.to_string())
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *rtx)
+                    .await
+                    .map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    rows.iter().map(checkpoint_row).collect()
                 }
 
                 async fn append_audit(&self, events: &[NewAuditEvent]) -> Result<(), StoreError> {

@@ -109,6 +109,8 @@ pub async fn run_all(store: &dyn Store) {
     ocsp_responders_and_leases(store).await;
     audit_chain(store).await;
     cross_tenant_references(store).await;
+    audit_keys_checkpoints_and_reseal(store).await;
+    change_feed(store).await;
     store.migrate().await.expect("migrations are idempotent");
 }
 
@@ -151,6 +153,7 @@ async fn tokens(store: &dyn Store) {
         hash: format!("hash-{}", TokenId::generate()),
         created_at: 5,
         revoked_at: None,
+        expires_at: Some(1_900_000_000),
     };
     store
         .insert_token(&tok, &event(a, "token.create"))
@@ -768,4 +771,190 @@ async fn cross_tenant_references(store: &dyn Store) {
         .expect("list")
         .is_empty());
     assert_eq!(verify_chain(store, b).await.expect("b's chain"), 1);
+}
+
+/// Audit keys and checkpoints are the tenant's own; the head is the newest event; a sealed
+/// key can be replaced in place only by its tenant.
+async fn audit_keys_checkpoints_and_reseal(store: &dyn Store) {
+    let a = tenant(store, "ck-a").await;
+    let b = tenant(store, "ck-b").await;
+    let head = store.audit_head(a).await.expect("head").expect("exists");
+    assert_eq!(head.0, 1);
+    let events = store.list_audit(a, 0, 10).await.expect("events");
+    assert_eq!(head.1, events[0].hash);
+    let key = AuditKeyRecord {
+        id: uuid::Uuid::now_v7(),
+        tenant: a,
+        public_key_der: vec![0x30, 0],
+        key_backend: "sealed-v2".into(),
+        key_algorithm: KeyAlgorithm::EcdsaP256,
+        key_wrapped: vec![1, 2],
+        created_at: 3,
+    };
+    store
+        .insert_audit_key(&key, &event(a, "audit.key.create"))
+        .await
+        .expect("audit key");
+    assert_eq!(
+        store.list_audit_keys(a).await.expect("keys"),
+        vec![key.clone()]
+    );
+    assert!(store.list_audit_keys(b).await.expect("keys").is_empty());
+    let head = store.audit_head(a).await.expect("head").expect("exists");
+    assert_eq!(head.0, 2, "creating the key is itself an event");
+    let cp = AuditCheckpoint {
+        tenant: a,
+        seq: head.0,
+        hash: head.1.clone(),
+        at_us: 7,
+        key_id: key.id,
+        signature: vec![9; 64],
+    };
+    store
+        .insert_audit_checkpoint(&cp)
+        .await
+        .expect("checkpoint");
+    assert!(matches!(
+        store.insert_audit_checkpoint(&cp).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // a checkpoint of b under a's key is refused by the composite key
+    let foreign = AuditCheckpoint {
+        tenant: b,
+        ..cp.clone()
+    };
+    assert!(store.insert_audit_checkpoint(&foreign).await.is_err());
+    assert_eq!(
+        store.list_audit_checkpoints(a, 0, 10).await.expect("list"),
+        vec![cp.clone()]
+    );
+    assert!(store
+        .list_audit_checkpoints(a, head.0, 10)
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(store
+        .list_audit_checkpoints(b, 0, 10)
+        .await
+        .expect("list")
+        .is_empty());
+    // re-sealing in place, own tenant only
+    let id = key.id.to_string();
+    assert!(matches!(
+        store
+            .reseal_key(b, SealedKeyTable::AuditKeys, &id, "sealed-v3", &[7])
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .reseal_key(a, SealedKeyTable::AuditKeys, &id, "sealed-v3", &[7])
+        .await
+        .expect("reseal");
+    let keys = store.list_audit_keys(a).await.expect("keys");
+    assert_eq!(
+        (keys[0].key_backend.as_str(), keys[0].key_wrapped.as_slice()),
+        ("sealed-v3", [7u8].as_slice())
+    );
+    let issuer = issuer_record(a, "ck-root");
+    store
+        .insert_issuer(&issuer, None, &event(a, "issuer.create"))
+        .await
+        .expect("issuer");
+    store
+        .reseal_key(
+            a,
+            SealedKeyTable::Issuers,
+            &issuer.id.to_string(),
+            "sealed-v2",
+            &[5],
+        )
+        .await
+        .expect("reseal issuer");
+    let got = store
+        .issuer(a, issuer.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        (got.key_backend.as_str(), got.key_wrapped.as_slice()),
+        ("sealed-v2", [5u8].as_slice())
+    );
+    assert!(store
+        .list_ocsp_responders(b)
+        .await
+        .expect("list")
+        .is_empty());
+}
+
+/// Revocations enter the change feed in commit order, whatever the tenant.
+async fn change_feed(store: &dyn Store) {
+    let a = tenant(store, "feed-a").await;
+    let b = tenant(store, "feed-b").await;
+    let start = store.latest_change().await.expect("latest");
+    let issuer = issuer_record(a, "feed-root");
+    store
+        .insert_issuer(&issuer, None, &event(a, "issuer.create"))
+        .await
+        .expect("issuer");
+    let c = cert(a, issuer.id, "00aa11", &["dns:feed.example"], 2_000_000_000);
+    store
+        .commit_issuances(std::slice::from_ref(&c))
+        .await
+        .expect("commit");
+    store
+        .revoke_certificate(
+            a,
+            c.certificate.id,
+            5,
+            RevocationReason::KeyCompromise,
+            None,
+            &event(a, "certificate.revoke"),
+        )
+        .await
+        .expect("revoke");
+    let tok = TokenRecord {
+        id: TokenId::generate(),
+        tenant: b,
+        name: "t".into(),
+        scopes: ScopeSet::new([Scope::CertsRead]),
+        hash: format!("hash-{}", TokenId::generate()),
+        created_at: 1,
+        revoked_at: None,
+        expires_at: None,
+    };
+    store
+        .insert_token(&tok, &event(b, "token.create"))
+        .await
+        .expect("token");
+    store
+        .revoke_token(b, tok.id, 6, &event(b, "token.revoke"))
+        .await
+        .expect("revoke");
+    store
+        .set_issuer_ocsp(a, issuer.id, false, &event(a, "issuer.update"))
+        .await
+        .expect("ocsp off");
+    let feed = store.changes_since(start, 100).await.expect("feed");
+    let got: Vec<(TenantId, &str, String)> = feed
+        .iter()
+        .map(|c| (c.tenant, c.kind.as_str(), c.reference.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (a, "certificate", format!("{}:00aa11", issuer.id)),
+            (b, "token", tok.id.to_string()),
+            (a, "issuer", issuer.id.to_string()),
+        ]
+    );
+    assert!(feed.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(store.latest_change().await.expect("latest"), feed[2].seq);
+    assert_eq!(
+        store
+            .changes_since(feed[1].seq, 100)
+            .await
+            .expect("feed")
+            .len(),
+        1
+    );
 }

@@ -45,6 +45,17 @@ pub struct TestServer {
     pub config: ServerConfig,
 }
 
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("url", &self.url)
+            .field("http_url", &self.http_url)
+            .field("server", &self.server)
+            .field("admin_token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
 impl TestServer {
     /// Starts a server on `engine`.
     pub async fn start(engine: &Engine) -> anyhow::Result<Self> {

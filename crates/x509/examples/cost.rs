@@ -11,7 +11,12 @@ fn main() {
     let store =
         SealedKeyStore::new(&Kek::load_or_create(&dir.join("kek")).expect("kek")).expect("store");
     let now = time::OffsetDateTime::now_utc();
-    let (_, rk) = store.generate(KeyAlgorithm::EcdsaP384).expect("k");
+    let (_, rk) = store
+        .generate(
+            KeyAlgorithm::EcdsaP384,
+            &trustbox_crypto::KeyOwner::new(trustbox_crypto::KeyRole::Ca, "test", "test"),
+        )
+        .expect("k");
     let p = CaParams {
         common_name: "r".into(),
         organization: None,
@@ -20,7 +25,12 @@ fn main() {
         not_after: now + time::Duration::days(3650),
     };
     let root = IssuingCa::new_root(&p, rk).expect("root");
-    let (_, ik) = store.generate(KeyAlgorithm::EcdsaP256).expect("k");
+    let (_, ik) = store
+        .generate(
+            KeyAlgorithm::EcdsaP256,
+            &trustbox_crypto::KeyOwner::new(trustbox_crypto::KeyRole::Ca, "test", "test"),
+        )
+        .expect("k");
     let ca = root
         .issue_intermediate(
             &p,

@@ -485,7 +485,12 @@ pub(crate) mod tests {
             SealedKeyStore::new(&Kek::load_or_create(&dir.path().join("kek")).expect("kek"))
                 .expect("store");
         let now = OffsetDateTime::now_utc();
-        let (_, root_key) = store.generate(KeyAlgorithm::EcdsaP384).expect("root key");
+        let (_, root_key) = store
+            .generate(
+                KeyAlgorithm::EcdsaP384,
+                &trustbox_crypto::KeyOwner::new(trustbox_crypto::KeyRole::Ca, "test", "test"),
+            )
+            .expect("root key");
         let root = IssuingCa::new_root(
             &CaParams {
                 common_name: "Test Root".into(),
@@ -497,7 +502,12 @@ pub(crate) mod tests {
             root_key,
         )
         .expect("root");
-        let (_, int_key) = store.generate(KeyAlgorithm::EcdsaP256).expect("int key");
+        let (_, int_key) = store
+            .generate(
+                KeyAlgorithm::EcdsaP256,
+                &trustbox_crypto::KeyOwner::new(trustbox_crypto::KeyRole::Ca, "test", "test"),
+            )
+            .expect("int key");
         let intermediate = root
             .issue_intermediate(
                 &CaParams {
@@ -537,22 +547,52 @@ pub(crate) mod tests {
         // the test intermediate has pathLen 0 (and was asked to outlive its root)
         assert_eq!(pki.intermediate.path_len(), Some(0));
         assert!(pki.intermediate.not_after() <= pki.root.not_after());
-        let (_, key) = store.generate(KeyAlgorithm::EcdsaP256).expect("key");
+        let (_, key) = store
+            .generate(
+                KeyAlgorithm::EcdsaP256,
+                &trustbox_crypto::KeyOwner::new(trustbox_crypto::KeyRole::Ca, "test", "test"),
+            )
+            .expect("key");
         let e = pki
             .intermediate
-            .issue_intermediate(&params(None, 30), key, &Serial::random(), &UrlSet::default())
+            .issue_intermediate(
+                &params(None, 30),
+                key,
+                &Serial::random(),
+                &UrlSet::default(),
+            )
             .expect_err("no CA under pathLen 0");
         assert!(matches!(e, X509Error::CaConstraint(_)), "{e}");
         // under pathLen 2, a child asking for more (or nothing) gets 1
-        let (_, key) = store.generate(KeyAlgorithm::EcdsaP256).expect("key");
+        let (_, key) = store
+            .generate(
+                KeyAlgorithm::EcdsaP256,
+                &trustbox_crypto::KeyOwner::new(trustbox_crypto::KeyRole::Ca, "test", "test"),
+            )
+            .expect("key");
         let mid = pki
             .root
-            .issue_intermediate(&params(Some(2), 100), key, &Serial::random(), &UrlSet::default())
+            .issue_intermediate(
+                &params(Some(2), 100),
+                key,
+                &Serial::random(),
+                &UrlSet::default(),
+            )
             .expect("mid");
         for asked in [None, Some(5)] {
-            let (_, key) = store.generate(KeyAlgorithm::EcdsaP256).expect("key");
+            let (_, key) = store
+                .generate(
+                    KeyAlgorithm::EcdsaP256,
+                    &trustbox_crypto::KeyOwner::new(trustbox_crypto::KeyRole::Ca, "test", "test"),
+                )
+                .expect("key");
             let child = mid
-                .issue_intermediate(&params(asked, 99_999), key, &Serial::random(), &UrlSet::default())
+                .issue_intermediate(
+                    &params(asked, 99_999),
+                    key,
+                    &Serial::random(),
+                    &UrlSet::default(),
+                )
                 .expect("child");
             assert_eq!(child.path_len(), Some(1), "asked {asked:?}");
             assert!(child.not_after() <= mid.not_after());

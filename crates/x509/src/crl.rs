@@ -487,9 +487,16 @@ mod tests {
             &trustbox_crypto::Kek::load_or_create(&dir.path().join("kek")).expect("kek"),
         )
         .expect("store");
-        let (_, key) =
-            trustbox_crypto::KeyStore::generate(&store, trustbox_types::KeyAlgorithm::EcdsaP256)
-                .expect("key");
+        let (_, key) = trustbox_crypto::KeyStore::generate(
+            &store,
+            trustbox_types::KeyAlgorithm::EcdsaP256,
+            &trustbox_crypto::KeyOwner::new(
+                trustbox_crypto::KeyRole::OcspResponder,
+                "test",
+                "test",
+            ),
+        )
+        .expect("key");
         let now = OffsetDateTime::now_utc();
         let der = pki
             .intermediate

@@ -179,12 +179,8 @@ impl Profile {
         for eku in &self.extended_key_usage {
             // A leaf with OCSPSigning signed by the CA could answer OCSP for it; any EKU
             // includes that. Refused by name and by OID.
-            let oid = parse_oid(eku).map(|o| {
-                o.iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(".")
-            });
+            let oid =
+                parse_oid(eku).map(|o| o.iter().map(u64::to_string).collect::<Vec<_>>().join("."));
             if let Some(what) = FORBIDDEN_EKUS
                 .iter()
                 .find(|(name, dotted)| eku == name || oid.as_deref() == Some(dotted))
@@ -552,21 +548,35 @@ mod tests {
 
     #[test]
     fn leaf_profiles_never_carry_ocsp_signing_any_eku_or_ca_powers() {
-        for eku in ["OCSPSigning", "1.3.6.1.5.5.7.3.9", "anyExtendedKeyUsage", "2.5.29.37.0"] {
+        for eku in [
+            "OCSPSigning",
+            "1.3.6.1.5.5.7.3.9",
+            "anyExtendedKeyUsage",
+            "2.5.29.37.0",
+        ] {
             let mut p = profile("tls-server");
             p.extended_key_usage.push(eku.into());
             let e = p.validate().expect_err(eku);
-            assert!(matches!(e, X509Error::ForbiddenInLeafProfile(_)), "{eku}: {e}");
+            assert!(
+                matches!(e, X509Error::ForbiddenInLeafProfile(_)),
+                "{eku}: {e}"
+            );
         }
         for ku in ["keyCertSign", "cRLSign"] {
             let mut p = profile("tls-server");
             p.key_usage.push(ku.into());
             let e = p.validate().expect_err(ku);
-            assert!(matches!(e, X509Error::ForbiddenInLeafProfile(_)), "{ku}: {e}");
+            assert!(
+                matches!(e, X509Error::ForbiddenInLeafProfile(_)),
+                "{ku}: {e}"
+            );
         }
         let mut p = profile("tls-server");
         p.ca = true;
-        assert!(matches!(p.validate(), Err(X509Error::ForbiddenInLeafProfile(_))));
+        assert!(matches!(
+            p.validate(),
+            Err(X509Error::ForbiddenInLeafProfile(_))
+        ));
         // other dotted OIDs stay allowed
         let mut p = profile("tls-server");
         p.extended_key_usage.push("1.3.6.1.5.5.7.3.17".into());

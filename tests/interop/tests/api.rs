@@ -588,7 +588,7 @@ async fn profiles_and_issuers_can_be_managed() -> anyhow::Result<()> {
             Some(("application/json", internal.to_string().into_bytes())),
         )
         .await?;
-    assert_problem(&r, 400, "invalid-profile");
+    assert_problem(&r, 400, "forbidden-in-leaf-profile");
 
     // a new Ed25519 intermediate under the root, and issuing from it
     let issuers = c.get("/api/v1/issuers").await?.json()?;
