@@ -99,7 +99,7 @@ impl Authority {
         body
     }
 
-    async fn ocsp_answer(
+    pub(crate) async fn ocsp_answer(
         &self,
         issuer: IssuerId,
         request: &[u8],
@@ -159,7 +159,12 @@ impl Authority {
                 e.status()
             })?;
         let der = Bytes::from(der);
-        if let Some(key) = key {
+        // Only answers about real certificates are cached: a flood of random serials is
+        // signed (and rate-limited) but never evicts the cached good and revoked answers.
+        let known = answers
+            .iter()
+            .all(|a| !matches!(a.status, CertStatus::Unknown));
+        if let Some(key) = key.filter(|_| known) {
             let mut cache = self
                 .ocsp
                 .responses

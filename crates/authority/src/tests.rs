@@ -301,3 +301,107 @@ async fn revocation_is_recorded_once() {
         .expect_err("twice");
     assert_eq!(e.code, "already-revoked");
 }
+
+/// DER TLV (definite length).
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len < 0x100 {
+        out.extend([0x81, len as u8]);
+    } else {
+        out.extend([0x82, (len >> 8) as u8, len as u8]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// An OCSPRequest (SHA-1 CertID, no nonce) for `serial` of the issuer with `name_hash` and
+/// `key_hash`.
+fn ocsp_request(name_hash: &[u8], key_hash: &[u8], serial: &[u8]) -> Vec<u8> {
+    let sha1 = [
+        0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00,
+    ];
+    let mut s = serial.to_vec();
+    if s.first().is_some_and(|b| b & 0x80 != 0) {
+        s.insert(0, 0);
+    }
+    let cert_id = tlv(
+        0x30,
+        &[
+            sha1.to_vec(),
+            tlv(0x04, name_hash),
+            tlv(0x04, key_hash),
+            tlv(0x02, &s),
+        ]
+        .concat(),
+    );
+    let request = tlv(0x30, &cert_id);
+    let list = tlv(0x30, &request);
+    let tbs = tlv(0x30, &list);
+    tlv(0x30, &tbs)
+}
+
+#[tokio::test]
+async fn cached_ocsp_answers_survive_a_flood_of_random_serials() {
+    let env = env_with(
+        Arc::new(SystemClock),
+        AuthorityConfig {
+            ocsp_cache_entries: 64,
+            ..AuthorityConfig::default()
+        },
+    )
+    .await;
+    let a = &env.authority;
+    a.ensure_ocsp_responders().await.expect("responders");
+    let ca = a.default_issuer(env.admin.tenant).await.expect("issuer");
+    let sha1 = |b: &[u8]| ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, b);
+    let name_hash = sha1(ca.ca.subject_raw());
+    let key_hash = sha1(ca.ca.public_key_raw());
+    let mut real = Vec::new();
+    for n in 0..20 {
+        let issued = a
+            .issue(request(&env.admin, csr(&format!("o{n}.example.com"))))
+            .await
+            .expect("issue");
+        let serial = hex::decode(&issued.record.serial).expect("hex serial");
+        let der = ocsp_request(name_hash.as_ref(), key_hash.as_ref(), &serial);
+        let (kind, _) = a.ocsp_answer(ca.id, &der).await.expect("answer");
+        assert_eq!(kind, "signed");
+        real.push(der);
+    }
+    a.poll_changes().await.expect("poll");
+    for der in &real {
+        assert_eq!(a.ocsp_answer(ca.id, der).await.expect("answer").0, "cached");
+    }
+    for n in 0u64..10_000 {
+        let serial =
+            (0x4000_0000_0000_0000u64 | n.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 2).to_be_bytes();
+        let der = ocsp_request(name_hash.as_ref(), key_hash.as_ref(), &serial);
+        let (kind, _) = a.ocsp_answer(ca.id, &der).await.expect("answer");
+        assert_eq!(kind, "signed", "unknown serials are answered, never cached");
+    }
+    // (no change poller runs here: poll once so the caches are trusted again)
+    a.poll_changes().await.expect("poll");
+    for der in &real {
+        assert_eq!(
+            a.ocsp_answer(ca.id, der).await.expect("answer").0,
+            "cached",
+            "the cached answers of real certificates survive the flood"
+        );
+    }
+}
+
+#[tokio::test]
+async fn caches_are_distrusted_when_the_change_feed_is_not_read() {
+    let env = env().await;
+    let a = &env.authority;
+    a.poll_changes().await.expect("poll");
+    assert!(a.caches_trusted());
+    // nothing polls here: after the trust window the caches are bypassed (fail closed)
+    tokio::time::sleep(crate::sync::CACHE_TRUST + std::time::Duration::from_millis(200)).await;
+    assert!(!a.caches_trusted());
+    a.poll_changes().await.expect("poll");
+    assert!(a.caches_trusted());
+}

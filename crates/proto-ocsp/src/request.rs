@@ -162,6 +162,12 @@ pub fn parse_request(der: &[u8]) -> Result<OcspRequest, OcspError> {
     if tbs.request_list.is_empty() {
         return Err(OcspError::Malformed("the requestList is empty".into()));
     }
+    if tbs.request_list.len() > MAX_CERT_IDS {
+        return Err(OcspError::Malformed(format!(
+            "{} CertIDs in one request; at most {MAX_CERT_IDS} are answered",
+            tbs.request_list.len()
+        )));
+    }
     let certs = tbs
         .request_list
         .into_iter()
@@ -172,7 +178,33 @@ pub fn parse_request(der: &[u8]) -> Result<OcspRequest, OcspError> {
             .find(|e| e.extn_id == ID_PKIX_OCSP_NONCE)
             .map(|e| e.extn_value.as_bytes().to_vec())
     });
+    if let Some(n) = &nonce {
+        let len = nonce_len(n);
+        if !(1..=MAX_NONCE_BYTES).contains(&len) {
+            return Err(OcspError::Malformed(format!(
+                "a nonce of {len} octets; RFC 8954 allows 1 to {MAX_NONCE_BYTES}"
+            )));
+        }
+    }
     Ok(OcspRequest { certs, nonce })
+}
+
+/// Most CertIDs answered in one request: each costs a lookup and a signature's worth of
+/// response, so a large list is refused rather than served.
+pub const MAX_CERT_IDS: usize = 10;
+
+/// The longest nonce accepted ([RFC 8954 §2.1](https://www.rfc-editor.org/rfc/rfc8954#section-2.1):
+/// `Nonce ::= OCTET STRING (SIZE(1..32))`).
+pub const MAX_NONCE_BYTES: usize = 32;
+
+/// The nonce's length in octets: the content of the `OCTET STRING` RFC 8954 clients wrap it
+/// in, or the whole extension value from clients that send it bare.
+fn nonce_len(value: &[u8]) -> usize {
+    match value {
+        [0x04, len, rest @ ..] if usize::from(*len) == rest.len() && *len < 0x80 => rest.len(),
+        [0x04, 0x81, len, rest @ ..] if usize::from(*len) == rest.len() => rest.len(),
+        other => other.len(),
+    }
 }
 
 /// Decodes the last path segment of a GET request
@@ -438,6 +470,46 @@ mod tests {
             assert_eq!(req.certs[0].serial_der, content);
             assert_eq!(req.certs[0].serial(), want, "{content:02x?}");
         }
+    }
+
+    fn request_with_nonce(value: Vec<u8>) -> Vec<u8> {
+        let mut req =
+            x509_ocsp::OcspRequest::from_der(&request_der(vec![cert_id(ID_SHA_1, 20, &[5])]))
+                .expect("decode");
+        req.tbs_request.request_extensions = Some(vec![x509_cert::ext::Extension {
+            extn_id: ID_PKIX_OCSP_NONCE,
+            critical: false,
+            extn_value: OctetString::new(value).expect("octets"),
+        }]);
+        req.to_der().expect("encode")
+    }
+
+    #[test]
+    fn too_many_cert_ids_and_bad_nonce_lengths_are_malformed() {
+        let ids = |n: usize| {
+            (0..n)
+                .map(|i| cert_id(ID_SHA_1, 20, &[1 + (i % 100) as u8]))
+                .collect()
+        };
+        parse_request(&request_der(ids(MAX_CERT_IDS))).expect("the most allowed");
+        assert_malformed(&request_der(ids(MAX_CERT_IDS + 1)), "one too many");
+        assert_malformed(&request_der(ids(300)), "300 CertIDs");
+        let wrapped = |n: usize| {
+            let mut v = vec![0x04, n as u8];
+            v.extend(vec![7u8; n]);
+            v
+        };
+        for n in [1, 16, 32] {
+            let req = parse_request(&request_with_nonce(wrapped(n))).expect("RFC 8954 nonce");
+            assert_eq!(req.nonce.map(|v| v.len()), Some(n + 2));
+            parse_request(&request_with_nonce(vec![9u8; n])).expect("bare nonce");
+        }
+        assert_malformed(&request_with_nonce(wrapped(33)), "33-byte nonce");
+        assert_malformed(&request_with_nonce(wrapped(0)), "empty nonce");
+        assert_malformed(&request_with_nonce(vec![9u8; 33]), "33-byte bare nonce");
+        let mut long = vec![0x04, 0x81, 200];
+        long.extend(vec![1u8; 200]);
+        assert_malformed(&request_with_nonce(long), "200-byte nonce");
     }
 
     #[test]

@@ -23,8 +23,17 @@ pub struct ServerConfig {
     pub http_listen: Option<SocketAddr>,
     /// Extra SANs for the server's own TLS certificate (DNS names or IP addresses).
     pub san: Vec<String>,
-    /// `postgres://...` to use PostgreSQL; SQLite in the data directory when unset.
+    /// `postgres://...` to use PostgreSQL; SQLite in the data directory when unset. The
+    /// server's statements run as the role `trustbox_app` (under row-level security).
     pub database: Option<String>,
+    /// A separate PostgreSQL URL for migrations, as the tables' owner; `database` is used
+    /// when unset (its user must then be allowed to create roles, e.g. a superuser).
+    pub database_owner: Option<String>,
+    /// The key-encryption key file; `DATA/kek.key` when unset. Keeping it outside the data
+    /// directory keeps it out of the directory's backups (`/dev/fd/N` reads it from an
+    /// inherited descriptor). The environment variable `TRUSTBOX_KEK` (64 hex digits)
+    /// takes precedence over both.
+    pub kek_file: Option<PathBuf>,
     /// Base URL stamped into certificates (CRL distribution point, AIA caIssuers and OCSP);
     /// defaults to `http://` + the plain-HTTP listener's address.
     pub public_url: Option<String>,
@@ -49,6 +58,28 @@ pub struct ServerConfig {
     pub ocsp_responder_validity_days: u32,
     /// Most OCSP responses kept pre-signed in memory.
     pub ocsp_cache_entries: usize,
+    /// Seconds a client has to send a request's headers, and again its body once the
+    /// headers are in (a slow upload is answered 408 and the connection closed); also how
+    /// long an idle keep-alive connection is kept. On every listener.
+    pub request_timeout_secs: u64,
+    /// Seconds a client has to finish the TLS handshake on the HTTPS listener.
+    pub tls_handshake_timeout_secs: u64,
+    /// Most connections open at once on each listener; beyond it new connections are
+    /// closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Requests per second (and burst) one client address may send to the HTTPS listener;
+    /// beyond it 429 with `Retry-After`. IPv6 clients are counted per /64.
+    pub rate_limit_per_ip: u32,
+    /// Requests per second (and burst) one API token may make; beyond it 429.
+    pub rate_limit_per_token: u32,
+    /// Requests per second (and burst) one client address may send to the plain-HTTP
+    /// relying-party listener (OCSP, CRLs, CA certificates); high, as relying parties and
+    /// OCSP load balancers send many.
+    pub http_rate_limit_per_ip: u32,
+    /// Serve `/metrics` on its own plain-HTTP listener at this address instead of on the
+    /// HTTPS one; `None` (an empty string) keeps it on the HTTPS listener.
+    #[serde(deserialize_with = "optional_addr")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// An address, or nothing for an empty string.
@@ -68,6 +99,8 @@ impl Default for ServerConfig {
             http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             san: Vec::new(),
             database: None,
+            database_owner: None,
+            kek_file: None,
             public_url: None,
             root_key_algorithm: KeyAlgorithm::EcdsaP384,
             issuing_key_algorithm: KeyAlgorithm::EcdsaP256,
@@ -79,6 +112,13 @@ impl Default for ServerConfig {
             ocsp_validity_minutes: 240,
             ocsp_responder_validity_days: 30,
             ocsp_cache_entries: 200_000,
+            request_timeout_secs: 30,
+            tls_handshake_timeout_secs: 10,
+            max_connections: 4096,
+            rate_limit_per_ip: 10_000,
+            rate_limit_per_token: 10_000,
+            http_rate_limit_per_ip: 200_000,
+            metrics_listen: None,
         }
     }
 }
@@ -168,6 +208,35 @@ impl ServerConfig {
                 "must differ from `listen` (or be empty to turn it off)".into(),
             );
         }
+        if !(1..=3600).contains(&self.request_timeout_secs) {
+            return bad("request_timeout_secs", "must be between 1 and 3600".into());
+        }
+        if !(1..=600).contains(&self.tls_handshake_timeout_secs) {
+            return bad(
+                "tls_handshake_timeout_secs",
+                "must be between 1 and 600".into(),
+            );
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return bad("max_connections", "must be between 1 and 1000000".into());
+        }
+        for (name, rate) in [
+            ("rate_limit_per_ip", self.rate_limit_per_ip),
+            ("rate_limit_per_token", self.rate_limit_per_token),
+            ("http_rate_limit_per_ip", self.http_rate_limit_per_ip),
+        ] {
+            if rate == 0 {
+                return bad(name, "must be at least 1 request per second".into());
+            }
+        }
+        if let Some(m) = self.metrics_listen.filter(|m| m.port() != 0) {
+            if m == self.listen || Some(m) == self.http_listen {
+                return bad(
+                    "metrics_listen",
+                    "must differ from `listen` and `http_listen` (or be empty)".into(),
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -221,5 +290,57 @@ mod tests {
             e.contains("http_listen") || e.contains("invalid socket address"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn limits_parse_and_nonsense_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "request_timeout_secs = 5\ntls_handshake_timeout_secs = 3\nmax_connections = 64\n\
+             rate_limit_per_ip = 50\nrate_limit_per_token = 20\nhttp_rate_limit_per_ip = 900\n\
+             metrics_listen = \"127.0.0.1:9100\"\n",
+        )
+        .expect("write");
+        let c = ServerConfig::from_file(&p).expect("valid");
+        assert_eq!(
+            (
+                c.request_timeout_secs,
+                c.tls_handshake_timeout_secs,
+                c.max_connections,
+                c.rate_limit_per_ip,
+                c.rate_limit_per_token,
+                c.http_rate_limit_per_ip,
+            ),
+            (5, 3, 64, 50, 20, 900)
+        );
+        assert_eq!(c.metrics_listen, "127.0.0.1:9100".parse().ok());
+        std::fs::write(&p, "metrics_listen = \"\"\n").expect("write");
+        assert_eq!(
+            ServerConfig::from_file(&p).expect("valid").metrics_listen,
+            None
+        );
+        for (text, option) in [
+            ("request_timeout_secs = 0", "request_timeout_secs"),
+            (
+                "tls_handshake_timeout_secs = 0",
+                "tls_handshake_timeout_secs",
+            ),
+            ("max_connections = 0", "max_connections"),
+            ("rate_limit_per_ip = 0", "rate_limit_per_ip"),
+            ("rate_limit_per_token = 0", "rate_limit_per_token"),
+            ("http_rate_limit_per_ip = 0", "http_rate_limit_per_ip"),
+            ("metrics_listen = \"127.0.0.1:8443\"", "metrics_listen"),
+        ] {
+            std::fs::write(&p, format!("{text}\n")).expect("write");
+            let e = ServerConfig::from_file(&p).expect_err(text).to_string();
+            assert!(e.contains(&format!("option `{option}`")), "{text}: {e}");
+        }
+        std::fs::write(&p, "rate_limit = 5\n").expect("write");
+        let e = ServerConfig::from_file(&p)
+            .expect_err("unknown")
+            .to_string();
+        assert!(e.contains("rate_limit"), "{e}");
     }
 }

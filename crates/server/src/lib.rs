@@ -2,10 +2,14 @@
 //!
 //! [`start`] prepares the data directory (bootstrapping on first start), binds the HTTPS
 //! listener and serves the REST API; everything it serves calls the issuance seam in
-//! `trustbox-authority`. Handlers are thin: parse, call the seam, map the result.
+//! `trustbox-authority`. Handlers are thin: parse, call the seam, map the result. Every
+//! listener caps its connections, bounds how long a request may take to arrive and limits
+//! requests per client address (`listener`, `limits`).
 
 mod api;
 mod config;
+mod limits;
+mod listener;
 mod metrics_setup;
 mod openapi;
 mod public;
@@ -14,15 +18,14 @@ mod setup;
 pub use config::ServerConfig;
 pub use setup::{open_authority, DataPaths};
 
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+use trustbox_types::TokenId;
 
 /// Failures starting or running the server. Each names what failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,12 +51,13 @@ pub enum ServerError {
 }
 
 /// A server that is accepting connections.
-#[derive(Debug)]
 pub struct RunningServer {
     /// The HTTPS address actually bound (useful with port 0).
     pub addr: SocketAddr,
     /// The plain-HTTP address for relying parties, if that listener is on.
     pub http_addr: Option<SocketAddr>,
+    /// The plain-HTTP address serving `/metrics`, if it has a listener of its own.
+    pub metrics_addr: Option<SocketAddr>,
     /// The base URL stamped into certificates (CRL, OCSP, caIssuers), if any.
     pub public_url: Option<String>,
     /// The bootstrap admin token, only on the start that created it.
@@ -62,6 +66,19 @@ pub struct RunningServer {
     pub paths: DataPaths,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .field("http_addr", &self.http_addr)
+            .field("metrics_addr", &self.metrics_addr)
+            .field("public_url", &self.public_url)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("paths", &self.paths)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunningServer {
@@ -108,7 +125,8 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError
 }
 
 /// Prepares the data directory and starts serving HTTPS on `cfg.listen`, the relying-party
-/// endpoints on `cfg.http_listen`, and the revocation worker.
+/// endpoints on `cfg.http_listen`, `/metrics` on `cfg.metrics_listen` when set, and the
+/// revocation worker.
 pub async fn start(mut cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     cfg.validate()?;
     let metrics = metrics_setup::handle();
@@ -119,31 +137,54 @@ pub async fn start(mut cfg: ServerConfig) -> Result<RunningServer, ServerError> 
         Some(a) => Some(bind(a).await?),
         None => None,
     };
+    let metrics_listener = match cfg.metrics_listen {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
     if cfg.public_url.is_none() {
         cfg.public_url = http.as_ref().map(|(_, a)| format!("http://{a}"));
     }
     let prepared = setup::prepare(&cfg).await?;
+    let token_limits = Arc::new(limits::KeyedLimiter::per_second(cfg.rate_limit_per_token));
     let app = api::App {
         authority: prepared.authority.clone(),
         metrics,
         ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        token_limits: token_limits.clone(),
     };
-    let router = api::router(app.clone(), cfg.max_body_bytes);
+    let request_timeout = Duration::from_secs(cfg.request_timeout_secs);
+    let api_per_ip = Arc::new(limits::KeyedLimiter::per_second(cfg.rate_limit_per_ip));
+    let router = api::router(app.clone(), cfg.max_body_bytes, metrics_listener.is_none());
     let acceptor = TlsAcceptor::from(Arc::new(prepared.tls));
     let (shutdown, rx) = watch::channel(false);
-    let mut tasks = vec![tokio::spawn(accept_loop(
-        listener,
-        Some(acceptor),
-        router,
+    let mut tasks = vec![tokio::spawn(listener::serve(
+        listener::Listener {
+            name: "api",
+            tcp: listener,
+            tls: Some((
+                acceptor,
+                Duration::from_secs(cfg.tls_handshake_timeout_secs),
+            )),
+            router,
+            max_connections: cfg.max_connections,
+            per_ip: Some(api_per_ip.clone()),
+            request_timeout,
+        },
         rx.clone(),
     ))];
+    let http_per_ip = Arc::new(limits::KeyedLimiter::per_second(cfg.http_rate_limit_per_ip));
     let http_addr = match http {
-        Some((listener, http_addr)) => {
-            let router = public::router(app);
-            tasks.push(tokio::spawn(accept_loop(
-                listener,
-                None,
-                router,
+        Some((tcp, http_addr)) => {
+            tasks.push(tokio::spawn(listener::serve(
+                listener::Listener {
+                    name: "http",
+                    tcp,
+                    tls: None,
+                    router: public::router(app.clone()),
+                    max_connections: cfg.max_connections,
+                    per_ip: Some(http_per_ip.clone()),
+                    request_timeout,
+                },
                 rx.clone(),
             )));
             tracing::info!(addr = %http_addr, "serving CRLs, OCSP and CA certificates over HTTP");
@@ -151,6 +192,31 @@ pub async fn start(mut cfg: ServerConfig) -> Result<RunningServer, ServerError> 
         }
         None => None,
     };
+    let metrics_addr = match metrics_listener {
+        Some((tcp, metrics_addr)) => {
+            tasks.push(tokio::spawn(listener::serve(
+                listener::Listener {
+                    name: "metrics",
+                    tcp,
+                    tls: None,
+                    router: metrics_setup::router(app),
+                    max_connections: cfg.max_connections,
+                    // Scrapers are few and trusted to the network they reach this on.
+                    per_ip: None,
+                    request_timeout,
+                },
+                rx.clone(),
+            )));
+            tracing::info!(addr = %metrics_addr, "serving /metrics over HTTP");
+            Some(metrics_addr)
+        }
+        None => None,
+    };
+    tasks.push(tokio::spawn(forget_idle_clients(
+        vec![api_per_ip, http_per_ip],
+        token_limits,
+        rx.clone(),
+    )));
     tasks.push(tokio::spawn(
         prepared.authority.clone().run_revocation_worker(rx),
     ));
@@ -158,6 +224,7 @@ pub async fn start(mut cfg: ServerConfig) -> Result<RunningServer, ServerError> 
     Ok(RunningServer {
         addr,
         http_addr,
+        metrics_addr,
         public_url: cfg.public_url.clone(),
         admin_token: prepared.admin_token,
         paths: prepared.paths,
@@ -166,70 +233,24 @@ pub async fn start(mut cfg: ServerConfig) -> Result<RunningServer, ServerError> 
     })
 }
 
-/// Serves `router` on `listener`, over TLS when `acceptor` is given, until `stop`.
-async fn accept_loop(
-    listener: TcpListener,
-    acceptor: Option<TlsAcceptor>,
-    router: axum::Router,
+/// Every minute, drops rate-limit state of clients and tokens idle long enough to be back
+/// at a full burst, so the tables hold only recent clients; ends on `stop`.
+async fn forget_idle_clients(
+    per_ip: Vec<Arc<limits::KeyedLimiter<IpAddr>>>,
+    per_token: Arc<limits::KeyedLimiter<TokenId>>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let (tcp, peer) = tokio::select! {
+        tokio::select! {
             _ = stop.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+            _ = tick.tick() => {
+                for l in &per_ip {
+                    l.forget_idle();
                 }
-            },
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
-        let mut conn_stop = stop.clone();
-        tokio::spawn(async move {
-            match acceptor {
-                Some(acceptor) => {
-                    let handshake =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
-                    match handshake {
-                        Ok(Ok(tls)) => serve_connection(tls, service, peer, &mut conn_stop).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
-                None => serve_connection(tcp, service, peer, &mut conn_stop).await,
+                per_token.forget_idle();
             }
-        });
-    }
-}
-
-/// Serves HTTP/1.1 on one connection until it ends or `stop` changes (then gracefully).
-async fn serve_connection<S>(
-    io: S,
-    service: TowerToHyperService<axum::Router>,
-    peer: SocketAddr,
-    stop: &mut watch::Receiver<bool>,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let conn = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .header_read_timeout(Duration::from_secs(30))
-        .timer(hyper_util::rt::TokioTimer::new())
-        .serve_connection(TokioIo::new(io), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => {
-            if let Err(e) = r {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        }
-        _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The process-wide Prometheus recorder (installed once, shared by every server in the
-//! process, as in tests).
+//! process, as in tests), and the router of the optional metrics-only listener.
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -41,4 +41,12 @@ pub(crate) fn handle() -> Option<PrometheusHandle> {
             }
         })
         .clone()
+}
+
+/// The router of the metrics listener (`metrics_listen`): `/metrics` and nothing else.
+pub(crate) fn router(app: crate::api::App) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(crate::api::metrics))
+        .fallback(|| async { crate::api::ApiError::not_found("route") })
+        .with_state(app)
 }

@@ -1,35 +1,49 @@
-//! Issuers, profiles, tenants, tokens and the audit chain.
+//! Issuers, tenants, tokens and the audit chain.
 
-use super::certificates::rfc3339;
-use super::{json, ApiError, ApiJson, ApiQuery, App, Auth};
-use axum::extract::{Path, State};
+use super::certificates::{parse_uuid, rfc3339};
+use super::wire::{self, CaKeyAlgorithmName, KeyAlgorithmName, ScopeName};
+use super::{json, ApiError, ApiJson, ApiPath, ApiQuery, App, Auth};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, TooManyRequests,
+    Unauthorized, UnprocessableEntity, UnsupportedMediaType,
+};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use trustbox_authority::NewIssuer;
-use trustbox_types::{IssuerId, KeyAlgorithm, ScopeSet, TokenId};
-use trustbox_x509::Profile;
+use trustbox_authority::{IssuerView, NewIssuer};
+use trustbox_types::{IssuerId, KeyAlgorithm, Scope, ScopeSet, TokenId};
 use utoipa::{IntoParams, ToSchema};
 
 /// `POST /api/v1/issuers` body: a root when `parent` is absent, else an intermediate.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewIssuer, example = json!({"name": "edge", "common_name": "Edge Issuing CA", "parent": "root"}))]
 pub(crate) struct NewIssuerBody {
     /// Unique name within the tenant.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     name: String,
-    /// Subject commonName.
+    /// Subject commonName (1-64 characters, not only spaces).
+    #[schema(min_length = 1, max_length = 64, pattern = "\\S")]
     common_name: String,
     /// Subject organizationName.
     organization: Option<String>,
     /// Parent issuer id or name.
     parent: Option<String>,
-    /// `ecdsa-p256` (default), `ecdsa-p384`, `rsa-3072`, `rsa-4096`, `ed25519`.
+    /// Key algorithm (default `ecdsa-p256`).
+    #[schema(value_type = Option<CaKeyAlgorithmName>)]
     key_algorithm: Option<String>,
     /// Validity in days (default 1825; clamped to the parent's notAfter).
+    #[serde(default, deserialize_with = "wire::opt_integer")]
+    #[schema(minimum = 1, maximum = 36500)]
     validity_days: Option<u32>,
     /// pathLenConstraint (default 0 for intermediates, unconstrained for roots).
+    #[serde(default, deserialize_with = "wire::opt_integer")]
+    #[schema(maximum = 255)]
     path_len: Option<u8>,
     /// CRL shards its certificates are spread over (default: the server's `crl_shards`).
+    #[serde(default, deserialize_with = "wire::opt_integer")]
+    #[schema(minimum = 1, maximum = 1024)]
     crl_shards: Option<u32>,
     /// Whether its OCSP responder answers and certificates carry its URL (default true).
     ocsp_enabled: Option<bool>,
@@ -38,42 +52,154 @@ pub(crate) struct NewIssuerBody {
 /// `PATCH /api/v1/issuers/{id}` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = IssuerPatch)]
 pub(crate) struct IssuerPatchBody {
     /// Turn the issuer's OCSP responder on or off.
     ocsp_enabled: bool,
 }
 
-/// An issuer as shown by the API.
+/// An issuer as shown by the API (never its key).
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(value_type = Object)]
-pub(crate) struct IssuerBody(trustbox_authority::IssuerView);
+#[schema(as = Issuer)]
+pub(crate) struct IssuerBody {
+    /// Identifier.
+    #[schema(format = Uuid)]
+    id: String,
+    /// Name.
+    name: String,
+    /// Subject commonName.
+    common_name: String,
+    /// Parent issuer, if not a root.
+    #[schema(format = Uuid)]
+    parent: Option<String>,
+    /// Whether it is a root.
+    is_root: bool,
+    /// Key algorithm.
+    #[schema(value_type = KeyAlgorithmName)]
+    key_algorithm: KeyAlgorithm,
+    /// notBefore, RFC 3339.
+    #[schema(format = DateTime)]
+    not_before: String,
+    /// notAfter, RFC 3339.
+    #[schema(format = DateTime)]
+    not_after: String,
+    /// The CA certificate, PEM.
+    certificate: String,
+    /// Its ancestors up to, excluding, the root, PEM (empty for roots and for intermediates
+    /// directly under a root).
+    chain: String,
+    /// Serial of the CA certificate, lowercase hex.
+    serial: String,
+    /// CRL shards its certificates are spread over.
+    crl_shards: u32,
+    /// Whether its OCSP responder answers.
+    ocsp_enabled: bool,
+}
+
+impl From<IssuerView> for IssuerBody {
+    fn from(v: IssuerView) -> Self {
+        let IssuerView {
+            id,
+            name,
+            common_name,
+            parent,
+            is_root,
+            key_algorithm,
+            not_before,
+            not_after,
+            certificate,
+            chain,
+            serial,
+            crl_shards,
+            ocsp_enabled,
+        } = v;
+        Self {
+            id: id.to_string(),
+            name,
+            common_name,
+            parent: parent.map(|p| p.to_string()),
+            is_root,
+            key_algorithm,
+            not_before,
+            not_after,
+            certificate,
+            chain,
+            serial,
+            crl_shards,
+            ocsp_enabled,
+        }
+    }
+}
+
+fn parse_issuer_id(id: &str) -> Result<IssuerId, ApiError> {
+    parse_uuid(id).ok_or_else(|| ApiError::not_found("issuer"))
+}
 
 /// Issuers of the tenant.
-#[utoipa::path(get, path = "/api/v1/issuers", tag = "issuers", responses((status = 200, body = Vec<IssuerBody>)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/issuers", tag = "issuers",
+    responses(
+        (status = 200, description = "Every issuer of the tenant.", body = Vec<IssuerBody>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn list_issuers(
     State(app): State<App>,
     Auth(p): Auth,
 ) -> Result<Response, ApiError> {
-    Ok(json(StatusCode::OK, &app.authority.list_issuers(&p).await?))
+    let list: Vec<IssuerBody> = app
+        .authority
+        .list_issuers(&p)
+        .await?
+        .into_iter()
+        .map(IssuerBody::from)
+        .collect();
+    Ok(json(StatusCode::OK, &list))
 }
 
 /// One issuer with its certificate and chain.
-#[utoipa::path(get, path = "/api/v1/issuers/{id}", tag = "issuers", responses((status = 200, body = IssuerBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/issuers/{id}", tag = "issuers",
+    params(("id" = uuid::Uuid, Path, description = "Issuer id.")),
+    responses(
+        (status = 200, description = "The issuer.", body = IssuerBody),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn get_issuer(
     State(app): State<App>,
     Auth(p): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let id: IssuerId = id.parse().map_err(|_| ApiError::not_found("issuer"))?;
+    let id = parse_issuer_id(&id)?;
     Ok(json(
         StatusCode::OK,
-        &app.authority.issuer_view(&p, id).await?,
+        &IssuerBody::from(app.authority.issuer_view(&p, id).await?),
     ))
 }
 
 /// Create a root or an intermediate CA.
 #[utoipa::path(post, path = "/api/v1/issuers", tag = "issuers", request_body = NewIssuerBody,
-    responses((status = 201, body = IssuerBody)), security(("bearer" = [])))]
+    responses(
+        (status = 201, description = "Created, with its key in custody.", body = IssuerBody),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn create_issuer(
     State(app): State<App>,
     Auth(p): Auth,
@@ -109,37 +235,66 @@ pub(crate) async fn create_issuer(
             },
         )
         .await?;
-    Ok(json(StatusCode::CREATED, &view))
+    Ok(json(StatusCode::CREATED, &IssuerBody::from(view)))
 }
 
 /// Change an issuer's revocation settings (today: OCSP on or off).
 #[utoipa::path(patch, path = "/api/v1/issuers/{id}", tag = "issuers", request_body = IssuerPatchBody,
-    responses((status = 200, body = IssuerBody)), security(("bearer" = [])))]
+    params(("id" = uuid::Uuid, Path, description = "Issuer id.")),
+    responses(
+        (status = 200, description = "The issuer as changed.", body = IssuerBody),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn update_issuer(
     State(app): State<App>,
     Auth(p): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<IssuerPatchBody>,
 ) -> Result<Response, ApiError> {
-    let id: IssuerId = id.parse().map_err(|_| ApiError::not_found("issuer"))?;
+    let id = parse_issuer_id(&id)?;
     Ok(json(
         StatusCode::OK,
-        &app.authority
-            .set_issuer_ocsp(&p, id, b.ocsp_enabled)
-            .await?,
+        &IssuerBody::from(
+            app.authority
+                .set_issuer_ocsp(&p, id, b.ocsp_enabled)
+                .await?,
+        ),
     ))
 }
 
 /// Revoke an intermediate CA: its parent's CRL and OCSP list it, and it signs nothing more.
 #[utoipa::path(post, path = "/api/v1/issuers/{id}/revoke", tag = "issuers", request_body = super::certificates::RevokeBody,
-    responses((status = 200, body = super::certificates::CertificateView)), security(("bearer" = [])))]
+    params(("id" = uuid::Uuid, Path, description = "Issuer id (an intermediate: roots are not revocable).")),
+    responses(
+        (status = 200, description = "The intermediate's certificate, revoked.", body = super::certificates::CertificateView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn revoke_issuer(
     State(app): State<App>,
     Auth(p): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<super::certificates::RevokeBody>,
 ) -> Result<Response, ApiError> {
-    let id: IssuerId = id.parse().map_err(|_| ApiError::not_found("issuer"))?;
+    let id = parse_issuer_id(&id)?;
     let (reason, invalidity_date) = b.parse()?;
     let rec = app
         .authority
@@ -148,86 +303,45 @@ pub(crate) async fn revoke_issuer(
     Ok(json(StatusCode::OK, &super::certificates::view(&rec, None)))
 }
 
-/// Profiles of the tenant (its own and the built-ins it has not replaced).
-#[utoipa::path(get, path = "/api/v1/profiles", tag = "profiles", responses((status = 200, body = Object)), security(("bearer" = [])))]
-pub(crate) async fn list_profiles(
-    State(app): State<App>,
-    Auth(p): Auth,
-) -> Result<Response, ApiError> {
-    Ok(json(
-        StatusCode::OK,
-        &app.authority.list_profiles(&p).await?,
-    ))
-}
-
-/// One profile, newest version.
-#[utoipa::path(get, path = "/api/v1/profiles/{name}", tag = "profiles", responses((status = 200, body = Object)), security(("bearer" = [])))]
-pub(crate) async fn get_profile(
-    State(app): State<App>,
-    Auth(p): Auth,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
-    Ok(json(
-        StatusCode::OK,
-        &app.authority.profile_view(&p, &name).await?,
-    ))
-}
-
-/// Create a profile (version 1).
-#[utoipa::path(post, path = "/api/v1/profiles", tag = "profiles", request_body = Object, responses((status = 201, body = Object)), security(("bearer" = [])))]
-pub(crate) async fn create_profile(
-    State(app): State<App>,
-    Auth(p): Auth,
-    ApiJson(profile): ApiJson<Profile>,
-) -> Result<Response, ApiError> {
-    Ok(json(
-        StatusCode::CREATED,
-        &app.authority.put_profile(&p, profile, true).await?,
-    ))
-}
-
-/// Replace a profile with a new version.
-#[utoipa::path(put, path = "/api/v1/profiles/{name}", tag = "profiles", request_body = Object, responses((status = 200, body = Object)), security(("bearer" = [])))]
-pub(crate) async fn update_profile(
-    State(app): State<App>,
-    Auth(p): Auth,
-    Path(name): Path<String>,
-    ApiJson(profile): ApiJson<Profile>,
-) -> Result<Response, ApiError> {
-    if profile.name != name {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-profile",
-            "the body's name differs from the path",
-        ));
-    }
-    Ok(json(
-        StatusCode::OK,
-        &app.authority.put_profile(&p, profile, false).await?,
-    ))
-}
-
 /// `POST /api/v1/tenants` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewTenant)]
 pub(crate) struct NewTenantBody {
-    /// Unique tenant name.
+    /// Unique tenant name (it is part of its CAs' commonNames, hence at most 42 characters).
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,42}$")]
     name: String,
 }
 
+/// The longest tenant name whose CA commonNames (`TrustBox Issuing CA (<name>)`, the longer
+/// of the two the authority gives a new tenant) fit the 64 characters of an X.520
+/// commonName. A longer name would fail after the tenant row exists.
+const MAX_TENANT_NAME: usize = 64 - "TrustBox Issuing CA ()".len();
+
 /// A tenant.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Tenant)]
 pub(crate) struct TenantBody {
     /// Identifier.
+    #[schema(format = Uuid)]
     id: String,
     /// Name.
     name: String,
     /// Creation time, RFC 3339.
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
 /// Tenants visible to the caller.
-#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", responses((status = 200, body = Vec<TenantBody>)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants",
+    responses(
+        (status = 200, description = "The tenants: all of them for an operator, else the caller's.", body = Vec<TenantBody>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn list_tenants(
     State(app): State<App>,
     Auth(p): Auth,
@@ -247,12 +361,32 @@ pub(crate) async fn list_tenants(
 }
 
 /// Create a tenant with its own root and issuing CA (operator only).
-#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = NewTenantBody, responses((status = 201, body = TenantBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = NewTenantBody,
+    responses(
+        (status = 201, description = "Created, with its own root and issuing CA.", body = TenantBody),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn create_tenant(
     State(app): State<App>,
     Auth(p): Auth,
     ApiJson(b): ApiJson<NewTenantBody>,
 ) -> Result<Response, ApiError> {
+    if b.name.len() > MAX_TENANT_NAME {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-name",
+            format!("tenant name must be at most {MAX_TENANT_NAME} characters"),
+        ));
+    }
     let t = app.authority.create_tenant(&p, &b.name).await?;
     Ok(json(
         StatusCode::CREATED,
@@ -267,10 +401,13 @@ pub(crate) async fn create_tenant(
 /// `POST /api/v1/tokens` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewToken, example = json!({"name": "ci", "scopes": ["certs:issue", "certs:read"]}))]
 pub(crate) struct NewTokenBody {
     /// A label.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     name: String,
-    /// Scopes (`certs:issue`, `certs:read`, ...).
+    /// Scopes; none beyond the caller's own.
+    #[schema(value_type = Vec<ScopeName>)]
     scopes: Vec<String>,
     /// Another tenant's name (operator only).
     tenant: Option<String>,
@@ -278,41 +415,78 @@ pub(crate) struct NewTokenBody {
 
 /// A token (the secret only in the creation response).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Token)]
 pub(crate) struct TokenBody {
     /// Identifier.
+    #[schema(format = Uuid)]
     id: String,
     /// Label.
     name: String,
     /// Scopes.
+    #[schema(value_type = Vec<ScopeName>)]
     scopes: Vec<String>,
     /// Creation time, RFC 3339.
+    #[schema(format = DateTime)]
     created_at: String,
     /// Revocation time, RFC 3339.
+    #[schema(format = DateTime)]
     revoked_at: Option<String>,
+    /// Expiry time, RFC 3339 (none: it does not expire).
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
     /// The bearer secret: shown once, never again.
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<String>,
 }
 
 fn token_body(r: &trustbox_store::TokenRecord, secret: Option<String>) -> TokenBody {
+    let trustbox_store::TokenRecord {
+        id,
+        tenant: _,
+        name,
+        scopes,
+        hash: _,
+        created_at,
+        revoked_at,
+        expires_at,
+    } = r;
     TokenBody {
-        id: r.id.to_string(),
-        name: r.name.clone(),
-        scopes: r.scopes.as_slice().iter().map(|s| s.to_string()).collect(),
-        created_at: rfc3339(r.created_at),
-        revoked_at: r.revoked_at.map(rfc3339),
+        id: id.to_string(),
+        name: name.clone(),
+        scopes: scopes.as_slice().iter().map(|s| s.to_string()).collect(),
+        created_at: rfc3339(*created_at),
+        revoked_at: revoked_at.map(rfc3339),
+        expires_at: expires_at.map(rfc3339),
         token: secret,
     }
 }
 
 /// Mint a token; the response is the only time its secret is shown.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = NewTokenBody, responses((status = 201, body = TokenBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = NewTokenBody,
+    responses(
+        (status = 201, description = "Minted; `token` is the secret, shown this once.", body = TokenBody),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn create_token(
     State(app): State<App>,
     Auth(p): Auth,
     ApiJson(b): ApiJson<NewTokenBody>,
 ) -> Result<Response, ApiError> {
-    let scopes = ScopeSet::parse_list(&b.scopes.join(","))
+    // Each element is one scope name (no comma-separated lists inside an element).
+    let scopes = b
+        .scopes
+        .iter()
+        .map(|s| s.parse::<Scope>())
+        .collect::<Result<Vec<_>, _>>()
+        .map(ScopeSet::new)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-scopes", e.to_string()))?;
     let t = app
         .authority
@@ -325,7 +499,15 @@ pub(crate) async fn create_token(
 }
 
 /// The tenant's tokens (no secrets).
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", responses((status = 200, body = Vec<TokenBody>)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+    responses(
+        (status = 200, description = "The tenant's tokens, revoked ones included.", body = Vec<TokenBody>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn list_tokens(
     State(app): State<App>,
     Auth(p): Auth,
@@ -341,49 +523,142 @@ pub(crate) async fn list_tokens(
 }
 
 /// Revoke a token.
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", responses((status = 204)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens",
+    params(("id" = uuid::Uuid, Path, description = "Token id.")),
+    responses(
+        (status = 204, description = "Revoked (also when it already was); it authenticates nothing from now on."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn revoke_token(
     State(app): State<App>,
     Auth(p): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let id: TokenId = id.parse().map_err(|_| ApiError::not_found("token"))?;
+    let id: TokenId = parse_uuid(&id).ok_or_else(|| ApiError::not_found("token"))?;
     app.authority.revoke_token(&p, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The largest integer every JSON implementation reads exactly (2^53 - 1).
+const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
+
 /// Paging through the audit chain.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuditParams {
-    /// The `next_cursor` of the previous page (a sequence number).
+    /// The `next_cursor` of the previous page (a sequence number; events after it).
+    #[param(minimum = 0, maximum = 9007199254740991_i64, nullable = false)]
     cursor: Option<i64>,
-    /// Page size, 1-1000 (default 100).
+    /// Page size (default 100).
+    #[param(minimum = 1, maximum = 1000, nullable = false)]
     limit: Option<u32>,
+}
+
+/// One event of the tenant's hash chain.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AuditEvent)]
+pub(crate) struct AuditEventBody {
+    /// Position in the tenant's chain, from 1.
+    #[schema(minimum = 1)]
+    seq: i64,
+    /// Tenant.
+    #[schema(format = Uuid)]
+    tenant: String,
+    /// Time, microseconds since the Unix epoch.
+    at_us: i64,
+    /// Who acted (`token:<id>:<name>`, `system:...`).
+    actor: String,
+    /// What was done (`certificate.issue`, ...).
+    action: String,
+    /// On what (`certificate:<id>`, ...).
+    resource: String,
+    /// The outcome (`success`, or what failed).
+    outcome: String,
+    /// Details: compact JSON text, hashed exactly as stored.
+    details: String,
+    /// Hash of the previous event (or the genesis hash), lowercase hex.
+    prev_hash: String,
+    /// This event's hash, lowercase hex.
+    hash: String,
+}
+
+impl From<trustbox_store::AuditEvent> for AuditEventBody {
+    fn from(e: trustbox_store::AuditEvent) -> Self {
+        let trustbox_store::AuditEvent {
+            seq,
+            tenant,
+            at_us,
+            actor,
+            action,
+            resource,
+            outcome,
+            details,
+            prev_hash,
+            hash,
+        } = e;
+        Self {
+            seq,
+            tenant: tenant.to_string(),
+            at_us,
+            actor,
+            action,
+            resource,
+            outcome,
+            details,
+            prev_hash,
+            hash,
+        }
+    }
 }
 
 /// A page of audit events.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct AuditPage {
     /// Events in chain order.
-    #[schema(value_type = Vec<Object>)]
-    items: Vec<trustbox_store::AuditEvent>,
-    /// Pass as `cursor` for the next page.
+    items: Vec<AuditEventBody>,
+    /// Pass as `cursor` for the next page; absent on the last page.
     next_cursor: Option<i64>,
 }
 
 /// The tenant's audit events, in chain order.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams), responses((status = 200, body = AuditPage)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
+    responses(
+        (status = 200, description = "A page of events, in chain order.", body = AuditPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn list_audit(
     State(app): State<App>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<AuditParams>,
 ) -> Result<Response, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let items = app
+    let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid-query", m);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad("limit must be between 1 and 1000"));
+    }
+    let cursor = q.cursor.unwrap_or(0);
+    if !(0..=MAX_SAFE_INTEGER).contains(&cursor) {
+        return Err(bad("cursor must be between 0 and 2^53 - 1"));
+    }
+    let items: Vec<AuditEventBody> = app
         .authority
-        .audit_events(&p, q.cursor.unwrap_or(0), limit)
-        .await?;
+        .audit_events(&p, cursor, limit)
+        .await?
+        .into_iter()
+        .map(AuditEventBody::from)
+        .collect();
     let next_cursor = if items.len() == limit as usize {
         items.last().map(|e| e.seq)
     } else {
@@ -394,6 +669,7 @@ pub(crate) async fn list_audit(
 
 /// The result of verifying the chain.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AuditVerdict)]
 pub(crate) struct VerifyBody {
     /// Whether every link holds.
     valid: bool,
@@ -406,7 +682,15 @@ pub(crate) struct VerifyBody {
 }
 
 /// Verify the tenant's audit chain and name the first broken event.
-#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", responses((status = 200, body = VerifyBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
+    responses(
+        (status = 200, description = "The verdict (a broken chain is a 200 that says so).", body = VerifyBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn verify_audit(
     State(app): State<App>,
     Auth(p): Auth,

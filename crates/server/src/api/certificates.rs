@@ -1,7 +1,13 @@
 //! `/api/v1/certificates`: issue, read, list, revoke.
 
-use super::{json, ApiError, ApiJson, ApiQuery, App, Auth};
-use axum::extract::{Path, State};
+use super::wire::{self, KeyAlgorithmName, RecordedReasonName, RevocationReasonName};
+use super::{json, ApiError, ApiJson, ApiPath, ApiQuery, App, Auth};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge,
+    ServiceUnavailable, TooManyRequests, Unauthorized, UnprocessableEntity,
+    UnsupportedMediaType,
+};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -14,17 +20,31 @@ use trustbox_types::{
 };
 use utoipa::{IntoParams, ToSchema};
 
+/// A CSR for `www.example.com` (ECDSA P-256), the documented example of an issuance.
+const EXAMPLE_CSR: &str = "-----BEGIN CERTIFICATE REQUEST-----
+MIIBAzCBqQIBADAaMRgwFgYDVQQDDA93d3cuZXhhbXBsZS5jb20wWTATBgcqhkjO
+PQIBBggqhkjOPQMBBwNCAASmv+yzS+oaiacIv1pRsnOR2+usSy67Yo8AdhZ7eyVn
+BHaakpZekCLrpX17bLmHPwBlr08FfUuNu21Sufz5JlFpoC0wKwYJKoZIhvcNAQkO
+MR4wHDAaBgNVHREEEzARgg93d3cuZXhhbXBsZS5jb20wCgYIKoZIzj0EAwIDSQAw
+RgIhALCygNuiXFLZC94YH343SUoxx9YPMPEe40ZKNdz/PUzUAiEAwtwYQj9PPIYS
+x5vXD4qI4ny15+d214nDUavkvK+a6eA=
+-----END CERTIFICATE REQUEST-----
+";
+
 /// `POST /api/v1/certificates` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = IssueRequest, example = json!({"csr": EXAMPLE_CSR, "profile": "tls-server", "validity_days": 30}))]
 pub(crate) struct IssueBody {
-    /// PKCS#10 CSR, PEM.
+    /// PKCS#10 CSR, PEM (its signature is verified: proof of possession).
     csr: String,
     /// Profile name (default `tls-server`).
     profile: Option<String>,
     /// Issuer id or name (default: the tenant's issuing CA).
     issuer: Option<String>,
     /// Requested validity in days (default: the profile's).
+    #[serde(default, deserialize_with = "wire::opt_integer")]
+    #[schema(minimum = 1, maximum = 4294967295_u64)]
     validity_days: Option<u32>,
     /// What the certificate is for (recorded in the audit event).
     purpose: Option<String>,
@@ -32,14 +52,18 @@ pub(crate) struct IssueBody {
 
 /// A newly issued certificate.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = IssuedCertificate)]
 pub(crate) struct IssuedBody {
     /// Inventory id.
+    #[schema(format = Uuid)]
     id: String,
     /// Serial, lowercase hex.
     serial: String,
     /// notBefore, RFC 3339.
+    #[schema(format = DateTime)]
     not_before: String,
     /// notAfter, RFC 3339.
+    #[schema(format = DateTime)]
     not_after: String,
     /// The certificate, PEM.
     certificate: String,
@@ -49,33 +73,42 @@ pub(crate) struct IssuedBody {
 
 /// A certificate in the inventory.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Certificate)]
 pub(crate) struct CertificateView {
     /// Inventory id.
+    #[schema(format = Uuid)]
     id: String,
     /// Serial, lowercase hex.
     serial: String,
     /// Issuer id.
+    #[schema(format = Uuid)]
     issuer: String,
     /// Subject commonName.
     common_name: Option<String>,
     /// SANs as `type:value`.
     sans: Vec<String>,
-    /// Subject key type (`ecdsa-p256`, `rsa-2048`, ...).
+    /// Subject key type.
+    #[schema(value_type = KeyAlgorithmName)]
     key_type: String,
-    /// `valid` or `revoked` (expiry is visible in `not_after`).
-    status: String,
+    /// Revoked or not (expiry is visible in `not_after` and `expired`).
+    status: StatusName,
     /// notBefore, RFC 3339.
+    #[schema(format = DateTime)]
     not_before: String,
     /// notAfter, RFC 3339.
+    #[schema(format = DateTime)]
     not_after: String,
     /// Whether notAfter has passed.
     expired: bool,
     /// Revocation time, RFC 3339.
+    #[schema(format = DateTime)]
     revoked_at: Option<String>,
     /// RFC 5280 reason name.
+    #[schema(value_type = Option<RecordedReasonName>)]
     revocation_reason: Option<String>,
     /// Invalidity date, RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     invalidity_date: Option<String>,
     /// The issuer's CRL shard that lists it once revoked.
     crl_shard: u32,
@@ -102,31 +135,70 @@ pub(crate) struct CertificatePage {
     next_cursor: Option<String>,
 }
 
+/// A certificate's revocation status, as shown and as filtered on.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = CertificateStatus)]
+pub(crate) enum StatusName {
+    /// Not revoked.
+    Valid,
+    /// Revoked.
+    Revoked,
+}
+
+impl From<CertificateStatus> for StatusName {
+    fn from(s: CertificateStatus) -> Self {
+        match s {
+            CertificateStatus::Valid => Self::Valid,
+            CertificateStatus::Revoked => Self::Revoked,
+        }
+    }
+}
+
+impl From<StatusName> for CertificateStatus {
+    fn from(s: StatusName) -> Self {
+        match s {
+            StatusName::Valid => Self::Valid,
+            StatusName::Revoked => Self::Revoked,
+        }
+    }
+}
+
 /// Filters for `GET /api/v1/certificates`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
-    /// `valid` or `revoked`.
-    status: Option<String>,
+    /// Only certificates with this status.
+    #[param(inline, nullable = false)]
+    status: Option<StatusName>,
     /// RFC 3339 time: only certificates expiring before it.
+    #[param(format = DateTime, nullable = false)]
     expires_before: Option<String>,
     /// A SAN value (DNS name, IP, URI or e-mail).
+    #[param(nullable = false)]
     san: Option<String>,
     /// Issuer id.
+    #[param(format = Uuid, nullable = false)]
     issuer: Option<String>,
-    /// Page size, 1-1000 (default 100).
+    /// Page size (default 100).
+    #[param(minimum = 1, maximum = 1000, nullable = false)]
     limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(format = Uuid, nullable = false)]
     cursor: Option<String>,
 }
 
 /// `POST /api/v1/certificates/{id}/revoke` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RevokeRequest)]
 pub(crate) struct RevokeBody {
     /// RFC 5280 reason name (`keyCompromise`, `superseded`, ...); default `unspecified`.
+    #[schema(value_type = Option<RevocationReasonName>)]
     pub(crate) reason: Option<String>,
     /// When the key was known or suspected to be compromised (RFC 3339; not in the future).
+    #[schema(format = DateTime)]
     pub(crate) invalidity_date: Option<String>,
 }
 
@@ -182,7 +254,7 @@ pub(crate) fn view(r: &CertificateRecord, full: Option<&IssuedCertificate>) -> C
         common_name: r.common_name.clone(),
         sans: r.sans.clone(),
         key_type: r.key_algorithm.to_string(),
-        status: r.status.as_str().to_owned(),
+        status: r.status.into(),
         not_before: rfc3339(r.not_before),
         not_after: rfc3339(r.not_after),
         expired: r.not_after < OffsetDateTime::now_utc().unix_timestamp(),
@@ -198,13 +270,35 @@ pub(crate) fn view(r: &CertificateRecord, full: Option<&IssuedCertificate>) -> C
     }
 }
 
+/// A UUID in its hyphenated form, the only one the document's `format: uuid` admits
+/// (`Uuid::parse_str` also takes simple, braced and URN forms).
+pub(crate) fn parse_uuid<T: std::str::FromStr>(s: &str) -> Option<T> {
+    if s.len() == 36 {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
 fn parse_id(s: &str) -> Result<CertificateId, ApiError> {
-    s.parse().map_err(|_| ApiError::not_found("certificate"))
+    parse_uuid(s).ok_or_else(|| ApiError::not_found("certificate"))
 }
 
 /// Issue a certificate from a CSR.
 #[utoipa::path(post, path = "/api/v1/certificates", tag = "certificates", request_body = IssueBody,
-    responses((status = 201, body = IssuedBody), (status = "4XX", body = super::Problem, content_type = "application/problem+json")),
+    responses(
+        (status = 201, description = "Issued, and committed to the inventory and the audit chain.", body = IssuedBody),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+        (status = 503, response = ServiceUnavailable),
+    ),
     security(("bearer" = [])))]
 pub(crate) async fn issue_certificate(
     State(app): State<App>,
@@ -238,12 +332,21 @@ pub(crate) async fn issue_certificate(
 
 /// One certificate, with its PEM and chain.
 #[utoipa::path(get, path = "/api/v1/certificates/{id}", tag = "certificates",
-    responses((status = 200, body = CertificateView), (status = 404, body = super::Problem, content_type = "application/problem+json")),
+    params(("id" = uuid::Uuid, Path, description = "Inventory id.")),
+    responses(
+        (status = 200, description = "The certificate.", body = CertificateView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+    ),
     security(("bearer" = [])))]
 pub(crate) async fn get_certificate(
     State(app): State<App>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let full = app
         .authority
@@ -254,7 +357,15 @@ pub(crate) async fn get_certificate(
 
 /// A page of the inventory.
 #[utoipa::path(get, path = "/api/v1/certificates", tag = "certificates", params(ListParams),
-    responses((status = 200, body = CertificatePage)), security(("bearer" = [])))]
+    responses(
+        (status = 200, description = "A page, oldest first.", body = CertificatePage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn list_certificates(
     State(app): State<App>,
     Auth(principal): Auth,
@@ -266,13 +377,7 @@ pub(crate) async fn list_certificates(
         return Err(bad("limit must be between 1 and 1000".into()));
     }
     let filter = CertificateFilter {
-        status: match q.status.as_deref() {
-            None => None,
-            Some(s) => Some(
-                CertificateStatus::parse(s)
-                    .ok_or_else(|| bad(format!("status {s:?} is not valid or revoked")))?,
-            ),
-        },
+        status: q.status.map(CertificateStatus::from),
         expires_before: match q.expires_before.as_deref() {
             None => None,
             Some(s) => Some(
@@ -285,15 +390,14 @@ pub(crate) async fn list_certificates(
         issuer: match q.issuer.as_deref() {
             None => None,
             Some(s) => Some(
-                s.parse::<IssuerId>()
-                    .map_err(|_| bad(format!("issuer {s:?} is not an issuer id")))?,
+                parse_uuid::<IssuerId>(s)
+                    .ok_or_else(|| bad(format!("issuer {s:?} is not an issuer id")))?,
             ),
         },
         after: match q.cursor.as_deref() {
             None => None,
             Some(s) => Some(
-                s.parse::<CertificateId>()
-                    .map_err(|_| bad("cursor is not valid".into()))?,
+                parse_uuid::<CertificateId>(s).ok_or_else(|| bad("cursor is not valid".into()))?,
             ),
         },
         limit: limit + 1,
@@ -316,12 +420,25 @@ pub(crate) async fn list_certificates(
 
 /// Revoke a certificate.
 #[utoipa::path(post, path = "/api/v1/certificates/{id}/revoke", tag = "certificates", request_body = RevokeBody,
-    responses((status = 200, body = CertificateView), (status = "4XX", body = super::Problem, content_type = "application/problem+json")),
+    params(("id" = uuid::Uuid, Path, description = "Inventory id.")),
+    responses(
+        (status = 200, description = "Revoked; its shard CRL and OCSP answers follow shortly.", body = CertificateView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+    ),
     security(("bearer" = [])))]
 pub(crate) async fn revoke_certificate(
     State(app): State<App>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Response, ApiError> {
     let (reason, invalidity_date) = body.parse()?;

@@ -2,9 +2,12 @@
 
 mod admin;
 mod certificates;
+mod profiles;
+pub(crate) mod wire;
 
 pub(crate) use admin::*;
 pub(crate) use certificates::*;
+pub(crate) use profiles::*;
 
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{header, request::Parts, HeaderValue, StatusCode};
@@ -27,6 +30,8 @@ pub(crate) struct App {
     pub(crate) authority: Arc<Authority>,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) ready: Arc<AtomicBool>,
+    /// Requests per second per API token (checked once the token is authenticated).
+    pub(crate) token_limits: Arc<crate::limits::KeyedLimiter<trustbox_types::TokenId>>,
 }
 
 /// An RFC 9457 problem document.
@@ -51,6 +56,8 @@ pub(crate) struct ApiError {
     status: StatusCode,
     code: String,
     detail: String,
+    /// Seconds for a `Retry-After` header (429); 503 answers say 1 without it.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -59,7 +66,14 @@ impl ApiError {
             status,
             code: code.to_owned(),
             detail: detail.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds `Retry-After: secs` to the response.
+    pub(crate) fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub(crate) fn not_found(what: &str) -> Self {
@@ -107,7 +121,10 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer realm=\"trustbox\""),
             );
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
@@ -138,35 +155,107 @@ impl FromRequestParts<App> for Auth {
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(unauthenticated)?;
-        Ok(Auth(app.authority.authenticate(token.trim()).await?))
+        let principal = app.authority.authenticate(token.trim()).await?;
+        app.token_limits
+            .check(&principal.token)
+            .map_err(crate::limits::token_limited)?;
+        Ok(Auth(principal))
     }
 }
 
-/// JSON body whose rejections (wrong content type, syntax, unknown fields, too large)
-/// become problem documents.
+/// JSON body whose rejections (wrong content type, syntax, unknown fields, a body that is
+/// not an object, too large) become problem documents.
 pub(crate) struct ApiJson<T>(pub(crate) T);
+
+/// Whether the request says its body is JSON (`application/json` or `application/*+json`,
+/// parameters allowed), as `axum::Json` decides it.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.split_once('/') {
+        Some(("application", sub)) => sub == "json" || sub.ends_with("+json"),
+        _ => false,
+    }
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         use axum::extract::rejection::JsonRejection;
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "expected a request with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rej| {
+                let code = if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    "body-too-large"
+                } else {
+                    "invalid-body"
+                };
+                ApiError::new(rej.status(), code, rej.body_text())
+            })?;
+        match axum::Json::<T>::from_bytes(&bytes) {
+            // Every body of this API is an object, but serde's derived structs also read one
+            // from an array of its fields (`[null, null]`): refuse that here.
+            Ok(_) if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') => {
+                Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-json",
+                    "the body must be a JSON object",
+                ))
+            }
             Ok(axum::Json(v)) => Ok(Self(v)),
             Err(rej) => {
                 let code = match &rej {
-                    JsonRejection::MissingJsonContentType(_) => "unsupported-media-type",
                     JsonRejection::JsonSyntaxError(_) => "malformed-json",
                     JsonRejection::JsonDataError(_) => "invalid-json",
-                    JsonRejection::BytesRejection(_)
-                        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-                    {
-                        "body-too-large"
-                    }
                     _ => "invalid-body",
                 };
                 Err(ApiError::new(rej.status(), code, rej.body_text()))
             }
+        }
+    }
+}
+
+/// Path parameters whose rejections (text that is not UTF-8, say) become problem documents.
+pub(crate) struct ApiPath<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Self(v)),
+            // A route whose handler expects parameters it does not declare: our bug.
+            Err(rej) if rej.status().is_server_error() => {
+                tracing::error!(cause = %rej.body_text(), "path extraction failed");
+                Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; see the server log",
+                ))
+            }
+            Err(rej) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-path",
+                rej.body_text(),
+            )),
         }
     }
 }
@@ -238,7 +327,8 @@ async fn readyz(State(app): State<App>) -> Response {
     }
 }
 
-async fn metrics(State(app): State<App>) -> Response {
+/// `GET /metrics`: the Prometheus text exposition.
+pub(crate) async fn metrics(State(app): State<App>) -> Response {
     match &app.metrics {
         Some(h) => {
             let mut resp = h.render().into_response();
@@ -269,8 +359,8 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Every route.
-pub(crate) fn router(app: App, max_body: usize) -> Router {
+/// Every route; `/metrics` only with `serve_metrics` (off when it has its own listener).
+pub(crate) fn router(app: App, max_body: usize, serve_metrics: bool) -> Router {
     let api = Router::new()
         .route(
             "/certificates",
@@ -289,12 +379,14 @@ pub(crate) fn router(app: App, max_body: usize) -> Router {
         .route("/audit", get(list_audit))
         .route("/audit/verify", get(verify_audit))
         .route("/openapi.json", get(crate::openapi::openapi_json));
-    Router::new()
+    let mut top = Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .merge(crate::public::routes())
+        .route("/readyz", get(readyz));
+    if serve_metrics {
+        top = top.route("/metrics", get(metrics));
+    }
+    top.merge(crate::public::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
