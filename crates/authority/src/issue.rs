@@ -11,6 +11,9 @@ use trustbox_types::{
 };
 use trustbox_x509::{lint_leaf, parse_csr, pem, Profile, UrlSet};
 
+/// The longest purpose recorded with an issuance.
+pub const MAX_PURPOSE_CHARS: usize = 256;
+
 /// How long a profile read from the store is trusted before it is read again (other
 /// replicas may have changed it).
 const PROFILE_TTL: Duration = Duration::from_secs(5);
@@ -67,7 +70,14 @@ impl Authority {
             Err(e) if e.kind == ErrorKind::Unavailable => "shed",
             Err(_) => "rejected",
         };
-        metrics::counter!("trustbox_issuances_total", "profile" => profile_name, "outcome" => outcome).increment(1);
+        // Labels come from bounded sets: a profile name only once it resolved for the tenant.
+        let label = if self.profile_resolved(req.principal.tenant, &profile_name) {
+            profile_name
+        } else {
+            "unknown".to_owned()
+        };
+        metrics::counter!("trustbox_issuances_total", "profile" => label, "outcome" => outcome)
+            .increment(1);
         metrics::histogram!("trustbox_issuance_seconds").record(started.elapsed().as_secs_f64());
         if let Err(e) = &result {
             if !matches!(e.kind, ErrorKind::Internal | ErrorKind::Unavailable) {
@@ -85,6 +95,14 @@ impl Authority {
     ) -> Result<IssuedCertificate, AuthorityError> {
         let principal = &req.principal;
         Self::require(principal, Scope::CertsIssue)?;
+        if let Some(p) = &req.purpose {
+            if p.chars().count() > MAX_PURPOSE_CHARS || p.chars().any(char::is_control) {
+                return Err(AuthorityError::invalid(
+                    "invalid-purpose",
+                    format!("purpose must be at most {MAX_PURPOSE_CHARS} characters, without control characters"),
+                ));
+            }
+        }
         let (profile, version) = self.resolve_profile(principal.tenant, profile_name).await?;
         let issuer = match &req.issuer {
             Some(reference) => {
@@ -206,6 +224,15 @@ impl Authority {
     }
 
     /// The tenant's newest version of `name`, or the built-in of that name.
+    /// Whether `name` resolved to a profile of `tenant` (cached): the only profile names
+    /// used as metric labels.
+    pub(crate) fn profile_resolved(&self, tenant: trustbox_types::TenantId, name: &str) -> bool {
+        self.profiles
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&(tenant, name.to_owned()))
+    }
+
     pub(crate) async fn resolve_profile(
         &self,
         tenant: trustbox_types::TenantId,

@@ -15,6 +15,7 @@ mod committer;
 mod error;
 mod issue;
 mod ocsp;
+mod refusals;
 mod revocation;
 mod sync;
 mod tokens;
@@ -118,6 +119,7 @@ pub struct Authority {
     pub(crate) ocsp: ocsp::OcspState,
     pub(crate) sync: sync::SyncState,
     committer: GroupCommitter,
+    refusals: refusals::RefusalAuditor,
 }
 
 impl Authority {
@@ -131,6 +133,7 @@ impl Authority {
     ) -> Self {
         let committer =
             GroupCommitter::start(store.clone(), config.max_batch.max(1), config.queue.max(1));
+        let refusals = refusals::RefusalAuditor::start(store.clone());
         Self {
             store,
             keys,
@@ -144,6 +147,7 @@ impl Authority {
             ocsp: ocsp::OcspState::default(),
             sync: sync::SyncState::default(),
             committer,
+            refusals,
         }
     }
 
@@ -182,8 +186,9 @@ impl Authority {
         }
     }
 
-    /// Records a refused request in the audit chain; failures to record are logged, since
-    /// the request is refused either way.
+    /// Records a refused request in the audit chain, batched with other refusals and with
+    /// bounded details; failures to record are logged, since the request is refused either
+    /// way.
     pub(crate) async fn audit_refusal(
         &self,
         principal: &Principal,
@@ -195,13 +200,11 @@ impl Authority {
             principal.tenant,
             &principal.actor(),
             action,
-            resource,
+            refusals::bounded(&resource),
             "denied",
-            serde_json::json!({ "code": err.code, "detail": err.detail }),
+            serde_json::json!({ "code": err.code, "detail": refusals::bounded(&err.detail) }),
         );
-        if let Err(store_err) = self.store.append_audit(&[e]).await {
-            tracing::warn!(error = %store_err, "could not record a refusal in the audit chain");
-        }
+        self.refusals.record(e).await;
     }
 
     /// Opens a stored key (a CA's, an OCSP responder's or an audit key) in custody; it

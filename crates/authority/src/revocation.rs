@@ -46,6 +46,8 @@ pub(crate) fn shard_of(serial: &Serial, shards: u32) -> u32 {
 pub struct PublishedCrl {
     /// The signed CRL (DER).
     pub der: Bytes,
+    /// The same CRL in PEM, encoded once when it was loaded (cached like the DER form).
+    pub pem: Bytes,
     /// Its cRLNumber.
     pub crl_number: i64,
     /// thisUpdate, Unix seconds.
@@ -199,7 +201,9 @@ impl Authority {
                     .crl_der(public.tenant, issuer, shard)
                     .await?
                     .ok_or_else(not_published)?;
+                let pem = Bytes::from(trustbox_x509::pem::encode("X509 CRL", &der));
                 Arc::new(PublishedCrl {
+                    pem,
                     der: Bytes::from(der),
                     crl_number: state.crl_number,
                     this_update: state.this_update.unwrap_or_default(),

@@ -146,7 +146,21 @@ async fn bad_requests_change_nothing_but_are_audited() {
         env.authority.issue(r).await.expect_err("root").code,
         "root-issuer"
     );
+    let mut r = request(&env.admin, csr("a.example.com"));
+    r.purpose = Some("x".repeat(10_000));
+    assert_eq!(
+        env.authority.issue(r).await.expect_err("purpose").code,
+        "invalid-purpose"
+    );
     assert_eq!(count(&env).await, 0);
+    let denied = denied_events(&env, 5).await;
+    assert_eq!(denied.len(), 5);
+    assert!(
+        denied
+            .iter()
+            .all(|e| e.details.len() < 600 && e.resource.len() < 300),
+        "refusal details are bounded"
+    );
     let events = env
         .authority
         .audit_events(&env.admin, 0, 1000)
@@ -155,7 +169,55 @@ async fn bad_requests_change_nothing_but_are_audited() {
     assert!(!events
         .iter()
         .any(|e| e.action == "certificate.issue" && e.outcome == "success"));
-    assert_eq!(events.iter().filter(|e| e.outcome == "denied").count(), 4);
+}
+
+/// Waits (bounded) until `n` refusals are in the chain; refusals are written in batches.
+async fn denied_events(env: &Env, n: usize) -> Vec<trustbox_store::AuditEvent> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let events = env
+            .authority
+            .audit_events(&env.admin, 0, 1000)
+            .await
+            .expect("audit");
+        let denied: Vec<_> = events
+            .into_iter()
+            .filter(|e| e.outcome == "denied")
+            .collect();
+        if denied.len() >= n || std::time::Instant::now() > deadline {
+            return denied;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refusals_is_recorded_in_batches() {
+    let env = env().await;
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..300 {
+        let a = env.authority.clone();
+        let p = env.admin.clone();
+        tasks.push(tokio::spawn(async move {
+            a.issue(request(&p, b"garbage".to_vec()))
+                .await
+                .expect_err("refused")
+                .code
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), "bad-csr");
+    }
+    let denied = denied_events(&env, 300).await;
+    assert_eq!(denied.len(), 300, "every refusal is recorded");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(env
+        .authority
+        .verify_audit(&env.admin)
+        .await
+        .expect("verify")
+        .is_ok());
 }
 
 #[tokio::test]

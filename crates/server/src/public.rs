@@ -110,7 +110,7 @@ async fn crl(
     let (content_type, body) = if wants_pem {
         (
             "application/x-pem-file",
-            Bytes::from(pem::encode("X509 CRL", &crl.der)),
+            crl.pem.clone(),
         )
     } else {
         ("application/pkix-crl", crl.der.clone())

@@ -633,9 +633,28 @@ async fn health_readiness_metrics_and_openapi() -> anyhow::Result<()> {
             .status,
         201
     );
+    // made-up profile names never become metric labels
+    for n in 0..20 {
+        let r = issue(
+            &c,
+            &rcgen_csr(&["m.example.com"]),
+            json!({"profile": format!("made-up-{n}")}),
+        )
+        .await?;
+        assert_eq!(r.status, 400, "{}", r.text());
+    }
     let m = anon.get("/metrics").await?;
     assert_eq!(m.status, 200);
     let text = m.text();
+    assert!(
+        !text.contains("made-up-"),
+        "unbounded label values in /metrics"
+    );
+    assert!(
+        text.contains("profile=\"unknown\",outcome=\"rejected\""),
+        "refusals counted under profile=\"unknown\""
+    );
+    assert!(text.contains("profile=\"tls-server\",outcome=\"issued\""));
     for needle in [
         "trustbox_issuances_total",
         "trustbox_issuance_seconds_bucket",
@@ -697,7 +716,14 @@ async fn ca_constraints_hold_before_signing() -> anyhow::Result<()> {
     std::fs::write(&pem, mid["certificate"].as_str().unwrap_or_default())?;
     let out = trustbox_testkit::run(
         "openssl",
-        &["x509", "-in", &pem.to_string_lossy(), "-noout", "-ext", "basicConstraints"],
+        &[
+            "x509",
+            "-in",
+            &pem.to_string_lossy(),
+            "-noout",
+            "-ext",
+            "basicConstraints",
+        ],
         std::time::Duration::from_secs(10),
     )?;
     assert!(out.stdout.contains("CA:TRUE"), "{}", out.stdout);
