@@ -467,3 +467,89 @@ async fn caches_are_distrusted_when_the_change_feed_is_not_read() {
     a.poll_changes().await.expect("poll");
     assert!(a.caches_trusted());
 }
+
+#[tokio::test]
+async fn secrets_never_appear_in_debug_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("db")).await.expect("open");
+    store.migrate().await.expect("migrate");
+    let keys = SealedKeyStore::new(&Kek::load_or_create(&dir.path().join("kek")).expect("kek"))
+        .expect("keys");
+    let authority = Authority::new(
+        Arc::new(store),
+        Arc::new(keys),
+        Arc::new(SystemClock),
+        AuthorityConfig::default(),
+    );
+    let boot = authority
+        .bootstrap(&BootstrapOptions::default())
+        .await
+        .expect("bootstrap");
+    let token = boot.admin_token.clone().expect("token");
+    assert!(token.starts_with(TOKEN_PREFIX));
+    let admin = authority.authenticate(&token).await.expect("auth");
+    let minted = authority
+        .create_token(&admin, None, "dbg", ScopeSet::new([Scope::CertsRead]))
+        .await
+        .expect("mint");
+    assert!(minted.secret.starts_with(TOKEN_PREFIX));
+    for text in [
+        format!("{boot:?}"),
+        format!("{boot:#?}"),
+        format!("{minted:?}"),
+        format!("{admin:?}"),
+        format!("{authority:?}"),
+    ] {
+        assert!(!text.contains(TOKEN_PREFIX), "a secret in Debug output: {text}");
+    }
+}
+
+#[tokio::test]
+async fn tokens_expire_and_revoke_only_what_they_cover() {
+    let env = env().await;
+    let a = &env.authority;
+    let e = a
+        .create_token_expiring(&env.admin, None, "short", ScopeSet::new([Scope::CertsRead]), Some(5))
+        .await
+        .expect_err("below a minute");
+    assert_eq!(e.code, "invalid-expiry");
+    let t = a
+        .create_token_expiring(&env.admin, None, "minute", ScopeSet::new([Scope::CertsRead]), Some(60))
+        .await
+        .expect("mint");
+    assert_eq!(t.record.expires_at, Some(t.record.created_at + 60));
+    a.authenticate(&t.secret).await.expect("valid for now");
+    // a narrow token cannot revoke a wider one
+    let narrow = a
+        .create_token(&env.admin, None, "narrow", ScopeSet::new([Scope::TokensAdmin]))
+        .await
+        .expect("mint");
+    let narrow_p = a.authenticate(&narrow.secret).await.expect("auth");
+    let wide = a
+        .create_token(&env.admin, None, "wide", ScopeSet::new([Scope::CertsIssue]))
+        .await
+        .expect("mint");
+    let e = a
+        .revoke_token(&narrow_p, wide.record.id)
+        .await
+        .expect_err("not covered");
+    assert_eq!(e.code, "forbidden");
+    a.authenticate(&wide.secret).await.expect("still valid");
+    a.revoke_token(&env.admin, wide.record.id).await.expect("admin covers it");
+    assert!(a.authenticate(&wide.secret).await.is_err());
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused() {
+    let clock = Arc::new(trustbox_types::ManualClock::new(time::OffsetDateTime::now_utc()));
+    let env = env_with(clock.clone(), AuthorityConfig::default()).await;
+    let t = env
+        .authority
+        .create_token_expiring(&env.admin, None, "soon", ScopeSet::new([Scope::CertsRead]), Some(120))
+        .await
+        .expect("mint");
+    env.authority.authenticate(&t.secret).await.expect("valid");
+    clock.advance(time::Duration::seconds(121));
+    let e = env.authority.authenticate(&t.secret).await.expect_err("expired");
+    assert_eq!(e.code, "unauthenticated");
+}

@@ -663,6 +663,10 @@ async fn health_readiness_metrics_and_openapi() -> anyhow::Result<()> {
         assert!(text.contains(needle), "{needle} missing from /metrics");
     }
     assert!(!text.contains(&s.admin_token), "secrets never in metrics");
+    assert!(s.admin_token.starts_with("tbx_"));
+    for shown in [format!("{s:?}"), format!("{:?}", s.server)] {
+        assert!(!shown.contains("tbx_"), "a secret in Debug output: {shown}");
+    }
     let doc = c.get("/api/v1/openapi.json").await?.json()?;
     assert!(doc["openapi"]
         .as_str()
