@@ -209,6 +209,24 @@ fn up_token_client_commands_and_audit_verify() {
         ("TRUSTBOX_TOKEN", ci.as_str()),
         ("TRUSTBOX_CA_FILE", root_s.as_str()),
     ];
+    // tokens may expire; a bad lifetime is refused by name
+    let d = data.to_string_lossy().into_owned();
+    let base = [
+        "token",
+        "create",
+        "--data-dir",
+        &d,
+        "--scopes",
+        "certs:read",
+        "--name",
+        "month",
+    ];
+    let (code, out, err) = trustbox(&[&base[..], &["--expires-in", "30d"]].concat(), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.trim().starts_with("tbx_"));
+    let (code, _, err) = trustbox(&[&base[..], &["--expires-in", "30x"]].concat(), &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("expires-in") || err.contains("unit"), "{err}");
 
     // issue with the CLI, files written
     let outdir = dir.path().join("out");

@@ -769,3 +769,36 @@ async fn ca_constraints_hold_before_signing() -> anyhow::Result<()> {
     s.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_may_expire() -> anyhow::Result<()> {
+    let s = TestServer::start(&Engine::Sqlite).await?;
+    let c = s.admin()?;
+    let r = c
+        .post_json(
+            "/api/v1/tokens",
+            &json!({"name": "brief", "scopes": ["certs:read"], "expires_in": 59}),
+        )
+        .await?;
+    assert_problem(&r, 400, "invalid-expiry");
+    let r = c
+        .post_json(
+            "/api/v1/tokens",
+            &json!({"name": "hour", "scopes": ["certs:read"], "expires_in": 3600}),
+        )
+        .await?;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = r.json()?;
+    let expires = v["expires_at"].as_str().unwrap_or_default().to_owned();
+    assert!(!expires.is_empty(), "{v}");
+    let t = s.client(v["token"].as_str().map(str::to_owned))?;
+    assert_eq!(t.get("/api/v1/certificates?limit=1").await?.status, 200);
+    let listed = c.get("/api/v1/tokens").await?.json()?;
+    let shown = listed
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["name"] == "hour").cloned())
+        .unwrap_or_default();
+    assert_eq!(shown["expires_at"].as_str(), Some(expires.as_str()));
+    s.stop().await;
+    Ok(())
+}

@@ -411,6 +411,9 @@ pub(crate) struct NewTokenBody {
     scopes: Vec<String>,
     /// Another tenant's name (operator only).
     tenant: Option<String>,
+    /// Lifetime in seconds (60 to 10 years); the token never expires when absent.
+    #[schema(minimum = 60, maximum = 316_224_000)]
+    expires_in: Option<i64>,
 }
 
 /// A token (the secret only in the creation response).
@@ -490,7 +493,7 @@ pub(crate) async fn create_token(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-scopes", e.to_string()))?;
     let t = app
         .authority
-        .create_token(&p, b.tenant.as_deref(), &b.name, scopes)
+        .create_token_expiring(&p, b.tenant.as_deref(), &b.name, scopes, b.expires_in)
         .await?;
     Ok(json(
         StatusCode::CREATED,
