@@ -86,41 +86,51 @@ impl Authority {
     pub async fn reseal_tenant_keys(&self, tenant: TenantId) -> Result<usize, AuthorityError> {
         use trustbox_crypto::KeyRecord;
         use trustbox_store::SealedKeyTable;
+        let entry = |table, role, id: String, backend, algorithm, wrapped| {
+            let owner = KeyOwner::new(role, tenant, &id);
+            (
+                table,
+                id,
+                owner,
+                KeyRecord {
+                    backend,
+                    algorithm,
+                    wrapped,
+                },
+            )
+        };
         let mut todo: Vec<(SealedKeyTable, String, KeyOwner, KeyRecord)> = Vec::new();
         for i in self.store.list_issuers(tenant).await? {
-            todo.push((
+            let id = i.id.to_string();
+            todo.push(entry(
                 SealedKeyTable::Issuers,
-                i.id.to_string(),
-                KeyOwner::new(KeyRole::Ca, tenant, i.id),
-                KeyRecord {
-                    backend: i.key_backend,
-                    algorithm: i.key_algorithm,
-                    wrapped: i.key_wrapped,
-                },
+                KeyRole::Ca,
+                id,
+                i.key_backend,
+                i.key_algorithm,
+                i.key_wrapped,
             ));
         }
         for r in self.store.list_ocsp_responders(tenant).await? {
-            todo.push((
+            let id = r.id.to_string();
+            todo.push(entry(
                 SealedKeyTable::OcspResponders,
-                r.id.to_string(),
-                KeyOwner::new(KeyRole::OcspResponder, tenant, r.id),
-                KeyRecord {
-                    backend: r.key_backend,
-                    algorithm: r.key_algorithm,
-                    wrapped: r.key_wrapped,
-                },
+                KeyRole::OcspResponder,
+                id,
+                r.key_backend,
+                r.key_algorithm,
+                r.key_wrapped,
             ));
         }
         for k in self.store.list_audit_keys(tenant).await? {
-            todo.push((
+            let id = k.id.to_string();
+            todo.push(entry(
                 SealedKeyTable::AuditKeys,
-                k.id.to_string(),
-                KeyOwner::new(KeyRole::Audit, tenant, k.id),
-                KeyRecord {
-                    backend: k.key_backend,
-                    algorithm: k.key_algorithm,
-                    wrapped: k.key_wrapped,
-                },
+                KeyRole::Audit,
+                id,
+                k.key_backend,
+                k.key_algorithm,
+                k.key_wrapped,
             ));
         }
         let mut resealed = 0;

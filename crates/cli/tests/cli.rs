@@ -66,6 +66,19 @@ impl Up {
     }
 }
 
+/// Starts `trustbox up` on a fresh data directory and returns it with the admin token it
+/// printed (once).
+fn first_start(data: &Path, port: u16) -> (Up, String) {
+    let up = Up::start(data, port);
+    let admin = up
+        .banner()
+        .iter()
+        .find_map(|l| l.strip_prefix("admin token (shown once, store it now): "))
+        .expect("admin token printed on first start")
+        .to_owned();
+    (up, admin)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -144,13 +157,7 @@ fn up_token_client_commands_and_audit_verify() {
     let port = free_port();
 
     // first start: creates everything, prints the admin token once
-    let up = Up::start(&data, port);
-    let banner = up.banner();
-    let admin = banner
-        .iter()
-        .find_map(|l| l.strip_prefix("admin token (shown once, store it now): "))
-        .expect("admin token printed on first start")
-        .to_owned();
+    let (up, admin) = first_start(&data, port);
     assert!(admin.starts_with("tbx_"));
     let root = data.join("ca").join("root.pem");
     let fp1 = fingerprint(&root);
@@ -376,13 +383,7 @@ fn audit_chain_detects_truncation_rewrites_and_swapped_certificates() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let port = free_port();
-    let up = Up::start(&data, port);
-    let banner = up.banner();
-    let admin = banner
-        .iter()
-        .find_map(|l| l.strip_prefix("admin token (shown once, store it now): "))
-        .expect("admin token")
-        .to_owned();
+    let (up, admin) = first_start(&data, port);
     let url = format!("https://127.0.0.1:{port}");
     let root = data
         .join("ca")

@@ -127,6 +127,38 @@ impl TestServer {
     }
 }
 
+/// A second replica of `primary` on the PostgreSQL `database` (often the primary's own
+/// URL): its own data directory holding a copy of the primary's KEK, in-process on free
+/// loopback ports. Keep the directory alive as long as the replica runs.
+pub async fn start_replica(
+    primary: &TestServer,
+    database: String,
+) -> anyhow::Result<(tempfile::TempDir, RunningServer)> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data)?;
+    std::fs::copy(
+        primary.config.data_dir.join("kek.key"),
+        data.join("kek.key"),
+    )?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::set_permissions(data.join("kek.key"), std::fs::Permissions::from_mode(0o600))?;
+    }
+    let config = ServerConfig {
+        data_dir: data,
+        listen: "127.0.0.1:0".parse()?,
+        http_listen: Some("127.0.0.1:0".parse()?),
+        database: Some(database),
+        ..ServerConfig::default()
+    };
+    let server =
+        tokio::time::timeout(Duration::from_secs(60), trustbox_server::start(config)).await??;
+    Ok((dir, server))
+}
+
 /// A CSR (PEM) for `sans` with a fresh P-256 key and no subject, made with rcgen.
 pub fn rcgen_csr(sans: &[&str]) -> String {
     let key =

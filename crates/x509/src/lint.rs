@@ -11,26 +11,7 @@ pub fn lint_leaf(der: &[u8], ca: &IssuingCa, plan: &LeafPlan) -> Result<(), X509
     let fail = |m: &str| Err(X509Error::Lint(m.to_owned()));
     let (rest, cert) =
         X509Certificate::from_der(der).map_err(|e| X509Error::Lint(e.to_string()))?;
-    if !rest.is_empty() {
-        return fail("trailing data after the certificate");
-    }
-    if cert.version() != X509Version::V3 {
-        return fail("not a v3 certificate");
-    }
-    let serial = cert.raw_serial();
-    if serial.is_empty() || serial.len() > 20 || serial[0] & 0x80 != 0 || serial.len() < 9 {
-        return fail("serial must be positive, at most 20 octets and carry at least 64 bits");
-    }
-    let validity = cert.validity();
-    if validity.not_before.timestamp() >= validity.not_after.timestamp() {
-        return fail("notBefore is not before notAfter");
-    }
-    if validity.not_after.timestamp() > ca.not_after().unix_timestamp() {
-        return fail("certificate outlives its issuer");
-    }
-    if cert.issuer().as_raw() != ca.subject_raw() {
-        return fail("issuer name differs from the CA's subject");
-    }
+    lint_common(&cert, rest, Some(ca))?;
     let mut seen_bc = false;
     let mut seen_ski = false;
     let mut seen_aki = false;

@@ -168,27 +168,7 @@ async fn revocations_reach_the_other_replica_within_the_bound_even_without_its_d
     let b_url = url.replacen(&upstream, &proxy.addr.to_string(), 1);
 
     let a = TestServer::start(&Engine::Postgres(url.clone())).await?;
-    let dir_b = tempfile::tempdir()?;
-    let data_b = dir_b.path().join("data");
-    std::fs::create_dir_all(&data_b)?;
-    std::fs::copy(a.config.data_dir.join("kek.key"), data_b.join("kek.key"))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&data_b, std::fs::Permissions::from_mode(0o700))?;
-        std::fs::set_permissions(
-            data_b.join("kek.key"),
-            std::fs::Permissions::from_mode(0o600),
-        )?;
-    }
-    let cfg_b = trustbox_server::ServerConfig {
-        data_dir: data_b,
-        listen: "127.0.0.1:0".parse()?,
-        http_listen: Some("127.0.0.1:0".parse()?),
-        database: Some(b_url),
-        ..Default::default()
-    };
-    let b = trustbox_server::start(cfg_b).await?;
+    let (_dir_b, b) = trustbox_testkit::start_replica(&a, b_url).await?;
     let b_api = format!("https://{}", b.addr);
     let b_http = b
         .http_addr

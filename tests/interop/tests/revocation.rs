@@ -950,27 +950,7 @@ async fn replicas_agree_on_revocation_through_postgres() -> anyhow::Result<()> {
         return Ok(());
     };
     let a = TestServer::start(&Engine::Postgres(url.clone())).await?;
-    let dir_b = tempfile::tempdir()?;
-    let data_b = dir_b.path().join("data");
-    std::fs::create_dir_all(&data_b)?;
-    std::fs::copy(a.config.data_dir.join("kek.key"), data_b.join("kek.key"))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&data_b, std::fs::Permissions::from_mode(0o700))?;
-        std::fs::set_permissions(
-            data_b.join("kek.key"),
-            std::fs::Permissions::from_mode(0o600),
-        )?;
-    }
-    let cfg_b = trustbox_server::ServerConfig {
-        data_dir: data_b,
-        listen: "127.0.0.1:0".parse()?,
-        http_listen: Some("127.0.0.1:0".parse()?),
-        database: Some(url),
-        ..Default::default()
-    };
-    let b = trustbox_server::start(cfg_b).await?;
+    let (_dir_b, b) = trustbox_testkit::start_replica(&a, url).await?;
     let b_http = b
         .http_addr
         .map(|h| format!("http://{h}"))
