@@ -471,7 +471,9 @@ async fn caches_are_distrusted_when_the_change_feed_is_not_read() {
 #[tokio::test]
 async fn secrets_never_appear_in_debug_output() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("db")).await.expect("open");
+    let store = SqliteStore::open(&dir.path().join("db"))
+        .await
+        .expect("open");
     store.migrate().await.expect("migrate");
     let keys = SealedKeyStore::new(&Kek::load_or_create(&dir.path().join("kek")).expect("kek"))
         .expect("keys");
@@ -500,7 +502,10 @@ async fn secrets_never_appear_in_debug_output() {
         format!("{admin:?}"),
         format!("{authority:?}"),
     ] {
-        assert!(!text.contains(TOKEN_PREFIX), "a secret in Debug output: {text}");
+        assert!(
+            !text.contains(TOKEN_PREFIX),
+            "a secret in Debug output: {text}"
+        );
     }
 }
 
@@ -509,19 +514,36 @@ async fn tokens_expire_and_revoke_only_what_they_cover() {
     let env = env().await;
     let a = &env.authority;
     let e = a
-        .create_token_expiring(&env.admin, None, "short", ScopeSet::new([Scope::CertsRead]), Some(5))
+        .create_token_expiring(
+            &env.admin,
+            None,
+            "short",
+            ScopeSet::new([Scope::CertsRead]),
+            Some(5),
+        )
         .await
         .expect_err("below a minute");
     assert_eq!(e.code, "invalid-expiry");
     let t = a
-        .create_token_expiring(&env.admin, None, "minute", ScopeSet::new([Scope::CertsRead]), Some(60))
+        .create_token_expiring(
+            &env.admin,
+            None,
+            "minute",
+            ScopeSet::new([Scope::CertsRead]),
+            Some(60),
+        )
         .await
         .expect("mint");
     assert_eq!(t.record.expires_at, Some(t.record.created_at + 60));
     a.authenticate(&t.secret).await.expect("valid for now");
     // a narrow token cannot revoke a wider one
     let narrow = a
-        .create_token(&env.admin, None, "narrow", ScopeSet::new([Scope::TokensAdmin]))
+        .create_token(
+            &env.admin,
+            None,
+            "narrow",
+            ScopeSet::new([Scope::TokensAdmin]),
+        )
         .await
         .expect("mint");
     let narrow_p = a.authenticate(&narrow.secret).await.expect("auth");
@@ -535,21 +557,84 @@ async fn tokens_expire_and_revoke_only_what_they_cover() {
         .expect_err("not covered");
     assert_eq!(e.code, "forbidden");
     a.authenticate(&wide.secret).await.expect("still valid");
-    a.revoke_token(&env.admin, wide.record.id).await.expect("admin covers it");
+    a.revoke_token(&env.admin, wide.record.id)
+        .await
+        .expect("admin covers it");
     assert!(a.authenticate(&wide.secret).await.is_err());
 }
 
 #[tokio::test]
 async fn an_expired_token_is_refused() {
-    let clock = Arc::new(trustbox_types::ManualClock::new(time::OffsetDateTime::now_utc()));
+    let clock = Arc::new(trustbox_types::ManualClock::new(
+        time::OffsetDateTime::now_utc(),
+    ));
     let env = env_with(clock.clone(), AuthorityConfig::default()).await;
     let t = env
         .authority
-        .create_token_expiring(&env.admin, None, "soon", ScopeSet::new([Scope::CertsRead]), Some(120))
+        .create_token_expiring(
+            &env.admin,
+            None,
+            "soon",
+            ScopeSet::new([Scope::CertsRead]),
+            Some(120),
+        )
         .await
         .expect("mint");
     env.authority.authenticate(&t.secret).await.expect("valid");
     clock.advance(time::Duration::seconds(121));
-    let e = env.authority.authenticate(&t.secret).await.expect_err("expired");
+    let e = env
+        .authority
+        .authenticate(&t.secret)
+        .await
+        .expect_err("expired");
     assert_eq!(e.code, "unauthenticated");
+}
+
+/// A replica whose clock runs two hours ahead still drops its cached `good` when another
+/// replica revokes: the change feed is read by sequence number, not by time.
+#[tokio::test]
+async fn a_replica_with_a_skewed_clock_still_learns_revocations() {
+    let env = env().await;
+    let a = &env.authority;
+    a.ensure_ocsp_responders().await.expect("responders");
+    let store = a.store().clone();
+    let keys =
+        SealedKeyStore::new(&Kek::load_or_create(&env._dir.path().join("kek")).expect("kek"))
+            .expect("keys");
+    let ahead = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+    let b = Authority::new(
+        store,
+        Arc::new(keys),
+        Arc::new(trustbox_types::ManualClock::new(ahead)),
+        AuthorityConfig::default(),
+    );
+    let issued = a
+        .issue(request(&env.admin, csr("skew.example.com")))
+        .await
+        .expect("issue");
+    let ca = a.default_issuer(env.admin.tenant).await.expect("issuer");
+    let sha1 = |x: &[u8]| ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, x);
+    let der = ocsp_request(
+        sha1(ca.ca.subject_raw()).as_ref(),
+        sha1(ca.ca.public_key_raw()).as_ref(),
+        &hex::decode(&issued.record.serial).expect("hex"),
+    );
+    b.poll_changes().await.expect("first poll");
+    let (_, good) = b.ocsp_answer(ca.id, &der).await.expect("answer");
+    assert_eq!(
+        b.ocsp_answer(ca.id, &der).await.expect("answer").0,
+        "cached"
+    );
+    a.revoke(
+        &env.admin,
+        issued.record.id,
+        trustbox_types::RevocationReason::KeyCompromise,
+        None,
+    )
+    .await
+    .expect("revoke");
+    assert_eq!(b.poll_changes().await.expect("poll"), 1, "one change read");
+    let (kind, now) = b.ocsp_answer(ca.id, &der).await.expect("answer");
+    assert_eq!(kind, "signed", "the cached good was dropped");
+    assert_ne!(now, good);
 }
