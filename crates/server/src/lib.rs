@@ -75,7 +75,10 @@ impl std::fmt::Debug for RunningServer {
             .field("http_addr", &self.http_addr)
             .field("metrics_addr", &self.metrics_addr)
             .field("public_url", &self.public_url)
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("paths", &self.paths)
             .finish_non_exhaustive()
     }

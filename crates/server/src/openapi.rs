@@ -307,7 +307,9 @@ mod tests {
             match v {
                 Value::Object(m) => {
                     let is_object = m.get("type").is_some_and(|t| {
-                        t == "object" || t.as_array().is_some_and(|a| a.iter().any(|x| x == "object"))
+                        t == "object"
+                            || t.as_array()
+                                .is_some_and(|a| a.iter().any(|x| x == "object"))
                     });
                     if is_object
                         && !m.contains_key("properties")

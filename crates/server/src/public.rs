@@ -108,10 +108,7 @@ async fn crl(
         return Ok((StatusCode::NOT_MODIFIED, out).into_response());
     }
     let (content_type, body) = if wants_pem {
-        (
-            "application/x-pem-file",
-            crl.pem.clone(),
-        )
+        ("application/x-pem-file", crl.pem.clone())
     } else {
         ("application/pkix-crl", crl.der.clone())
     };

@@ -89,7 +89,7 @@ pub async fn open_authority(cfg: &ServerConfig) -> Result<Arc<Authority>, Server
                 cfg.database_owner.as_deref(),
             )
             .await
-                .map_err(|e| ServerError::Store(e.to_string()))?,
+            .map_err(|e| ServerError::Store(e.to_string()))?,
         ),
         None => Arc::new(
             trustbox_store_sqlite::SqliteStore::open(&paths.database)

@@ -23,7 +23,7 @@ pub(crate) struct NewIssuerBody {
     /// Unique name within the tenant.
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     name: String,
-    /// Subject commonName (1-64 characters, not only spaces).
+    /// Subject commonName (at most 64 bytes of UTF-8, not only spaces).
     #[schema(min_length = 1, max_length = 64, pattern = "\\S")]
     common_name: String,
     /// Subject organizationName.
@@ -406,12 +406,13 @@ pub(crate) struct NewTokenBody {
     /// A label.
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     name: String,
-    /// Scopes; none beyond the caller's own.
-    #[schema(value_type = Vec<ScopeName>)]
+    /// Scopes (at least one); none beyond the caller's own.
+    #[schema(value_type = Vec<ScopeName>, min_items = 1)]
     scopes: Vec<String>,
     /// Another tenant's name (operator only).
     tenant: Option<String>,
     /// Lifetime in seconds (60 to 10 years); the token never expires when absent.
+    #[serde(default, deserialize_with = "wire::opt_integer")]
     #[schema(minimum = 60, maximum = 316_224_000)]
     expires_in: Option<i64>,
 }
@@ -626,7 +627,7 @@ impl From<trustbox_store::AuditEvent> for AuditEventBody {
 pub(crate) struct AuditPage {
     /// Events in chain order.
     items: Vec<AuditEventBody>,
-    /// Pass as `cursor` for the next page; absent on the last page.
+    /// Pass as `cursor` for the next page; null when this page is not full.
     next_cursor: Option<i64>,
 }
 
@@ -713,4 +714,23 @@ pub(crate) async fn verify_audit(
         },
     };
     Ok(json(StatusCode::OK, &body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::PartialSchema;
+
+    #[test]
+    fn the_documented_tenant_name_length_is_the_enforced_one() {
+        let schema = serde_json::to_value(NewTenantBody::schema()).expect("serializes");
+        assert_eq!(
+            schema["properties"]["name"]["pattern"],
+            format!("^[A-Za-z0-9._-]{{1,{MAX_TENANT_NAME}}}$")
+        );
+        assert_eq!(
+            format!("TrustBox Issuing CA ({})", "n".repeat(MAX_TENANT_NAME)).len(),
+            64
+        );
+    }
 }

@@ -3,9 +3,8 @@
 use super::wire::{self, KeyAlgorithmName, RecordedReasonName, RevocationReasonName};
 use super::{json, ApiError, ApiJson, ApiPath, ApiQuery, App, Auth};
 use crate::openapi::{
-    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge,
-    ServiceUnavailable, TooManyRequests, Unauthorized, UnprocessableEntity,
-    UnsupportedMediaType,
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, ServiceUnavailable,
+    TooManyRequests, Unauthorized, UnprocessableEntity, UnsupportedMediaType,
 };
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -46,7 +45,9 @@ pub(crate) struct IssueBody {
     #[serde(default, deserialize_with = "wire::opt_integer")]
     #[schema(minimum = 1, maximum = 4294967295_u64)]
     validity_days: Option<u32>,
-    /// What the certificate is for (recorded in the audit event).
+    /// What the certificate is for, recorded in the audit event (at most 256 characters,
+    /// none of them control characters).
+    #[schema(max_length = 256, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     purpose: Option<String>,
 }
 
@@ -131,7 +132,8 @@ pub(crate) struct CertificateView {
 pub(crate) struct CertificatePage {
     /// The certificates.
     items: Vec<CertificateView>,
-    /// Pass as `cursor` for the next page; absent on the last page.
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(format = Uuid)]
     next_cursor: Option<String>,
 }
 

@@ -393,3 +393,125 @@ pub(crate) fn router(app: App, max_body: usize, serve_metrics: bool) -> Router {
         .layer(axum::middleware::from_fn(request_id))
         .with_state(app)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The extractors' rejections, without sockets: every one is a problem document.
+
+    use super::*;
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    fn extractors() -> Router {
+        Router::new()
+            .route(
+                "/query",
+                get(|ApiQuery(_): ApiQuery<certificates::ListParams>| async { "ok" }),
+            )
+            .route(
+                "/audit",
+                get(|ApiQuery(_): ApiQuery<admin::AuditParams>| async { "ok" }),
+            )
+            .route(
+                "/path/{id}",
+                get(|ApiPath(id): ApiPath<String>| async move { id }),
+            )
+            .route(
+                "/json",
+                post(|ApiJson(_): ApiJson<certificates::RevokeBody>| async { "ok" }),
+            )
+            .layer(axum::extract::DefaultBodyLimit::max(64))
+    }
+
+    /// Status and problem code (or `ok` for a success) of one request.
+    async fn send(method: &str, uri: &str, body: Option<(&str, &str)>) -> (u16, String) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some((ct, _)) = body {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        let body = body.map_or_else(Body::empty, |(_, b)| Body::from(b.to_owned()));
+        let resp = extractors()
+            .oneshot(req.body(body).expect("request"))
+            .await
+            .expect("infallible");
+        let status = resp.status().as_u16();
+        if resp.status().is_success() {
+            return (status, "ok".into());
+        }
+        assert_eq!(
+            resp.headers()
+                .get(header::CONTENT_TYPE)
+                .map(|v| v.as_bytes()),
+            Some(&b"application/problem+json"[..]),
+            "{method} {uri}"
+        );
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).expect("problem JSON");
+        assert_eq!(v["status"], status, "{v}");
+        (status, v["code"].as_str().unwrap_or_default().to_owned())
+    }
+
+    #[tokio::test]
+    async fn bad_query_parameters_are_400_problems() {
+        for uri in [
+            "/query?limit=abc",
+            "/query?limit=-1",
+            "/query?status=expired",
+            "/query?colour=blue",
+            "/audit?cursor=x",
+            "/audit?limit=1.5",
+        ] {
+            assert_eq!(
+                send("GET", uri, None).await,
+                (400, "invalid-query".into()),
+                "{uri}"
+            );
+        }
+        assert_eq!(
+            send("GET", "/query?status=revoked&limit=5", None).await.0,
+            200
+        );
+    }
+
+    #[tokio::test]
+    async fn a_path_that_is_not_text_is_a_400_problem() {
+        assert_eq!(
+            send("GET", "/path/%FF", None).await,
+            (400, "invalid-path".into())
+        );
+        assert_eq!(send("GET", "/path/abc", None).await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn bodies_that_are_not_the_object_are_problems() {
+        let json = "application/json";
+        for (body, want) in [
+            ((json, "[null, null]"), (422, "invalid-json")),
+            ((json, "null"), (422, "invalid-json")),
+            ((json, "{\"reason\": 1}"), (422, "invalid-json")),
+            ((json, "{\"colour\": \"blue\"}"), (422, "invalid-json")),
+            ((json, "{not json"), (400, "malformed-json")),
+            (("text/plain", "{}"), (415, "unsupported-media-type")),
+            (("application/xml", "{}"), (415, "unsupported-media-type")),
+            ((json, &"{}   ".repeat(40)), (413, "body-too-large")),
+        ] {
+            assert_eq!(
+                send("POST", "/json", Some(body)).await,
+                (want.0, want.1.to_owned()),
+                "{body:?}"
+            );
+        }
+        for ct in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/merge-patch+json",
+        ] {
+            assert_eq!(
+                send("POST", "/json", Some((ct, " {}"))).await.0,
+                200,
+                "{ct}"
+            );
+        }
+    }
+}

@@ -77,12 +77,16 @@ fn default_max_sans() -> u32 {
 #[schema(as = SanRules)]
 pub(crate) struct SanRulesBody {
     /// dNSName rules.
+    #[serde(deserialize_with = "wire::object")]
     dns: DnsRulesBody,
     /// iPAddress rules.
+    #[serde(deserialize_with = "wire::object")]
     ip: IpRulesBody,
     /// URI rules.
+    #[serde(deserialize_with = "wire::object")]
     uri: UriRulesBody,
     /// rfc822Name rules.
+    #[serde(deserialize_with = "wire::object")]
     email: EmailRulesBody,
     /// At least one SAN is required (default true).
     #[serde(default = "yes")]
@@ -113,6 +117,7 @@ pub(crate) struct ProfileBody {
     #[serde(default)]
     description: String,
     /// Subject key algorithms accepted.
+    #[serde(deserialize_with = "wire::key_algorithms")]
     #[schema(value_type = Vec<KeyAlgorithmName>, min_items = 1)]
     key_algorithms: Vec<KeyAlgorithm>,
     /// The longest validity that may be requested, in days.
@@ -128,6 +133,7 @@ pub(crate) struct ProfileBody {
     #[serde(default = "yes")]
     copy_common_name: bool,
     /// SAN rules.
+    #[serde(deserialize_with = "wire::object")]
     san: SanRulesBody,
     /// keyUsage names (keyEncipherment is dropped for non-RSA keys, where it is
     /// meaningless).
@@ -211,10 +217,11 @@ impl From<Profile> for ProfileBody {
             ca,
         } = p;
         let SanRules {
-            dns: DnsRules {
-                allowed: dns_allowed,
-                allow_wildcards,
-            },
+            dns:
+                DnsRules {
+                    allowed: dns_allowed,
+                    allow_wildcards,
+                },
             ip: IpRules {
                 allowed: ip_allowed,
             },
@@ -387,4 +394,3 @@ pub(crate) async fn update_profile(
         &ProfileViewBody::from(app.authority.put_profile(&p, profile.into(), false).await?),
     ))
 }
-

@@ -11,7 +11,10 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
-fn string_enum<I: IntoIterator<Item = &'static str>>(description: &str, values: I) -> RefOr<Schema> {
+fn string_enum<I: IntoIterator<Item = &'static str>>(
+    description: &str,
+    values: I,
+) -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(SchemaType::Type(Type::String))
         .description(Some(description))
@@ -211,7 +214,6 @@ impl<'de, T: TryFrom<u64>> Deserialize<'de> for Integral<T> {
                 // Exact for every integer up to 2^53; beyond that no u64 range check is exact,
                 // and no field here goes near it.
                 if v.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&v) {
-                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                     self.visit_u64(v as u64)
                 } else {
                     Err(E::invalid_value(de::Unexpected::Float(v), &self))
@@ -234,6 +236,34 @@ pub(crate) fn opt_integer<'de, D: Deserializer<'de>, T: TryFrom<u64>>(
     Option::<Integral<T>>::deserialize(d).map(|o| o.map(|Integral(v)| v))
 }
 
+/// `deserialize_with` for a list of key algorithm names: strings only. (serde's derived
+/// enums also read `{"ecdsa-p256": null}`, which the document does not allow.)
+pub(crate) fn key_algorithms<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<KeyAlgorithm>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| s.parse().map_err(de::Error::custom))
+        .collect()
+}
+
+/// `deserialize_with` for a field holding a struct: only a JSON object is one. serde's
+/// derived structs also read an array of their fields (`"ip": []` would be `IpRules` with
+/// every field defaulted), which the document does not allow. The request root is checked
+/// by `ApiJson` itself.
+pub(crate) fn object<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<T, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    if !v.is_object() {
+        return Err(de::Error::invalid_type(
+            de::Unexpected::Other("a non-object JSON value"),
+            &"a JSON object",
+        ));
+    }
+    T::deserialize(v).map_err(de::Error::custom)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +274,56 @@ mod tests {
         days: u32,
         #[serde(default, deserialize_with = "opt_integer")]
         path_len: Option<u8>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Inner {
+        #[serde(default)]
+        #[allow(dead_code)] // read only through Debug
+        n: Option<u32>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Outer {
+        #[serde(deserialize_with = "object")]
+        #[allow(dead_code)] // read only through Debug
+        inner: Inner,
+    }
+
+    #[test]
+    fn key_algorithms_are_names_only() {
+        #[derive(Debug, Deserialize)]
+        struct Algs {
+            #[serde(deserialize_with = "key_algorithms")]
+            algs: Vec<KeyAlgorithm>,
+        }
+        let algs = |s: &str| serde_json::from_str::<Algs>(s).map(|a| a.algs);
+        assert_eq!(
+            algs(r#"{"algs": ["ecdsa-p256", "ed25519"]}"#).expect("names"),
+            [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Ed25519]
+        );
+        for bad in [
+            r#"{"algs": [{"ecdsa-p256": null}]}"#,
+            r#"{"algs": ["dsa-1024"]}"#,
+            r#"{"algs": "ecdsa-p256"}"#,
+        ] {
+            assert!(algs(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn nested_structs_are_objects_only() {
+        let outer = |s: &str| serde_json::from_str::<Outer>(s);
+        assert!(outer(r#"{"inner": {}}"#).is_ok());
+        assert!(outer(r#"{"inner": {"n": 2}}"#).is_ok());
+        for bad in [
+            r#"{"inner": []}"#,
+            r#"{"inner": [2]}"#,
+            r#"{"inner": null}"#,
+            r#"{"inner": 1}"#,
+        ] {
+            assert!(outer(bad).is_err(), "{bad} accepted");
+        }
     }
 
     fn parse(s: &str) -> Result<Doc, serde_json::Error> {
@@ -286,7 +366,10 @@ mod tests {
     #[test]
     fn enum_schemas_come_from_the_domain_enums() {
         let doc = serde_json::to_value(KeyAlgorithmName::schema()).expect("serializes");
-        assert_eq!(doc["enum"].as_array().map(Vec::len), Some(KeyAlgorithm::ALL.len()));
+        assert_eq!(
+            doc["enum"].as_array().map(Vec::len),
+            Some(KeyAlgorithm::ALL.len())
+        );
         let ca = serde_json::to_value(CaKeyAlgorithmName::schema()).expect("serializes");
         assert!(!ca["enum"]
             .as_array()
