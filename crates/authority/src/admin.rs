@@ -86,6 +86,10 @@ pub struct ProfileView {
     pub profile: Profile,
 }
 
+/// The longest tenant name: its CAs' commonNames ("TrustBox Issuing CA (NAME)") must fit
+/// X.520's 64 characters.
+pub const MAX_TENANT_NAME_CHARS: usize = 42;
+
 pub(crate) fn rfc3339(t: i64) -> String {
     OffsetDateTime::from_unix_timestamp(t)
         .ok()
@@ -229,7 +233,7 @@ impl Authority {
         req: NewIssuer,
     ) -> Result<IssuerView, AuthorityError> {
         validate_name("issuer name", &req.name)?;
-        if req.common_name.trim().is_empty() || req.common_name.len() > 64 {
+        if req.common_name.trim().is_empty() || req.common_name.chars().count() > 64 {
             return Err(AuthorityError::invalid(
                 "invalid-issuer",
                 "common_name must be 1 to 64 characters",
@@ -426,6 +430,14 @@ impl Authority {
         actor: &str,
     ) -> Result<TenantRecord, AuthorityError> {
         validate_name("tenant name", name)?;
+        // Its CAs are named after it ("TrustBox Issuing CA (NAME)"), and an X.520
+        // commonName holds at most 64 characters: refuse before anything is created.
+        if name.chars().count() > MAX_TENANT_NAME_CHARS {
+            return Err(AuthorityError::invalid(
+                "invalid-name",
+                format!("tenant name must be at most {MAX_TENANT_NAME_CHARS} characters"),
+            ));
+        }
         let rec = TenantRecord {
             id: TenantId::generate(),
             name: name.to_owned(),

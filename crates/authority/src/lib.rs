@@ -20,7 +20,7 @@ mod revocation;
 mod sync;
 mod tokens;
 
-pub use admin::{IssuerView, NewIssuer, ProfileView};
+pub use admin::{IssuerView, NewIssuer, ProfileView, MAX_TENANT_NAME_CHARS};
 pub use audit::{ChainReport, CheckpointFile, ExportedCheckpoint, CHECKPOINT_FORMAT};
 pub use bootstrap::{Bootstrap, BootstrapOptions};
 pub use error::{AuthorityError, ErrorKind};

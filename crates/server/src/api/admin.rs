@@ -316,7 +316,7 @@ pub(crate) struct NewTenantBody {
 /// The longest tenant name whose CA commonNames (`TrustBox Issuing CA (<name>)`, the longer
 /// of the two the authority gives a new tenant) fit the 64 characters of an X.520
 /// commonName. A longer name would fail after the tenant row exists.
-const MAX_TENANT_NAME: usize = 64 - "TrustBox Issuing CA ()".len();
+const MAX_TENANT_NAME: usize = trustbox_authority::MAX_TENANT_NAME_CHARS;
 
 /// A tenant.
 #[derive(Debug, Serialize, ToSchema)]
