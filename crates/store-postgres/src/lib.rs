@@ -6,6 +6,8 @@
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use trustbox_store::{__sql::map_sqlx_error, StoreError};
 
@@ -27,9 +29,19 @@ pub const APP_ROLE: &str = "trustbox_app";
 pub struct PostgresStore {
     read: PgPool,
     write: PgPool,
-    /// Connections as the URL's own user (the tables' owner): migrations only.
+    /// Connections as the URL's own user (the tables' owner): migrations and statistics.
     owner: PgPool,
+    /// Certificates this process has committed (see [`ANALYZE_AT`]).
+    committed: Arc<AtomicU64>,
 }
+
+/// Certificate counts at which the store refreshes the planner's statistics of the
+/// inventory tables once. PostgreSQL caches a generic plan per connection for each
+/// foreign-key check; planned while the tables are nearly empty (a fresh schema), the check
+/// of `certificate_sans (tenant_id, certificate_id)` may pick a `tenant_id`-leading index and
+/// then scan every row of the tenant per SAN, until autovacuum's next ANALYZE (up to a
+/// minute or more) invalidates it. ANALYZE here replans them with real statistics at once.
+const ANALYZE_AT: [u64; 3] = [256, 8192, 262_144];
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://user@host:port/db`; `?options=-csearch_path%3Dschema`
@@ -78,6 +90,7 @@ impl PostgresStore {
             read: pool.clone(),
             write: pool,
             owner,
+            committed: Arc::default(),
         })
     }
 
@@ -85,7 +98,21 @@ impl PostgresStore {
         &self,
         batch: &[trustbox_store::IssuanceRecord],
     ) -> Result<(), StoreError> {
-        self.sqlx_commit_issuances(batch).await
+        self.sqlx_commit_issuances(batch).await?;
+        let n = batch.len() as u64;
+        let before = self.committed.fetch_add(n, Ordering::Relaxed);
+        if ANALYZE_AT.iter().any(|t| before < *t && before + n >= *t) {
+            let owner = self.owner.clone();
+            tokio::spawn(async move {
+                if let Err(e) = sqlx::query("ANALYZE certificates, certificate_sans, audit_events")
+                    .execute(&owner)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not refresh planner statistics");
+                }
+            });
+        }
+        Ok(())
     }
 
     async fn fetch_revoked_for_crl(
