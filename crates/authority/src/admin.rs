@@ -222,7 +222,7 @@ impl Authority {
         req: NewIssuer,
     ) -> Result<IssuerView, AuthorityError> {
         Self::require(principal, Scope::CaAdmin)?;
-        self.create_issuer_unchecked(principal.tenant, &principal.actor(), req)
+        self.create_issuer_unchecked(principal.tenant, &principal.audit_actor(), req)
             .await
     }
 
@@ -411,12 +411,12 @@ impl Authority {
     ) -> Result<TenantRecord, AuthorityError> {
         self.require_operator(principal).await?;
         let tenant = self
-            .create_tenant_unchecked(name, &principal.actor())
+            .create_tenant_unchecked(name, &principal.audit_actor())
             .await?;
         self.create_default_hierarchy(
             tenant.id,
             &tenant.name,
-            &principal.actor(),
+            &principal.audit_actor(),
             KeyAlgorithm::EcdsaP384,
             KeyAlgorithm::EcdsaP256,
         )
@@ -631,7 +631,7 @@ impl Authority {
         };
         let event = self.event(
             principal.tenant,
-            &principal.actor(),
+            &principal.audit_actor(),
             if create {
                 "profile.create"
             } else {

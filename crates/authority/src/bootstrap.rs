@@ -3,7 +3,7 @@
 use crate::error::AuthorityError;
 use crate::Authority;
 use trustbox_store::TenantRecord;
-use trustbox_types::{KeyAlgorithm, Principal, Scope, ScopeSet, TenantId, TokenId};
+use trustbox_types::{Actor, Grants, KeyAlgorithm, Principal, Scope, ScopeSet, TenantId};
 use trustbox_x509::pem;
 
 /// Choices made at first start.
@@ -102,9 +102,10 @@ impl Authority {
     pub fn system_principal(tenant: TenantId) -> Principal {
         Principal {
             tenant,
-            token: TokenId(uuid::Uuid::nil()),
-            name: "system".into(),
-            scopes: ScopeSet::new([Scope::CertsIssue]),
+            actor: Actor::System {
+                worker: "server-certificate".into(),
+            },
+            grants: Grants::scopes(ScopeSet::new([Scope::CertsIssue])),
         }
     }
 }

@@ -63,7 +63,7 @@ impl AuthorityError {
         Self::new(
             ErrorKind::Forbidden,
             "forbidden",
-            format!("this token lacks the {scope} scope"),
+            format!("the caller lacks the {scope} scope"),
         )
     }
 

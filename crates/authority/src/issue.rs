@@ -134,6 +134,21 @@ impl Authority {
         let now = self.clock.now();
         let csr = parse_csr(&req.csr)?;
         let plan = profile.apply(&csr, req.validity_days, now)?;
+        // A principal that proved control of names (ACME) gets certificates for those only.
+        if let Some(proved) = &principal.grants.proved_identifiers {
+            if let Some(san) = plan
+                .sans
+                .iter()
+                .map(|s| s.to_string().to_ascii_lowercase())
+                .find(|s| !proved.iter().any(|p| p.eq_ignore_ascii_case(s)))
+            {
+                return Err(AuthorityError::new(
+                    ErrorKind::Forbidden,
+                    "identifier-not-proved",
+                    format!("{san} is not among the identifiers this caller proved"),
+                ));
+            }
+        }
         let serial = Serial::random();
         let crl_shard = crate::revocation::shard_of(&serial, issuer.crl_shards);
         let urls = self.urls_for(&issuer, &serial);
@@ -164,7 +179,7 @@ impl Authority {
         };
         let event = self.event(
             principal.tenant,
-            &principal.actor(),
+            &principal.audit_actor(),
             "certificate.issue",
             format!("certificate:{id}"),
             "success",
@@ -322,7 +337,7 @@ impl Authority {
             .ok_or_else(|| AuthorityError::not_found("certificate"))?;
         let event = self.event(
             principal.tenant,
-            &principal.actor(),
+            &principal.audit_actor(),
             action,
             format!("certificate:{id}"),
             "success",
@@ -416,7 +431,7 @@ impl Authority {
                     .ok_or_else(|| {
                         AuthorityError::invalid(
                             "no-issuer",
-                            "this tenant has no issuing CA; create one with POST /api/v1/issuers",
+                            "this tenant has no issuing CA; create an intermediate first",
                         )
                     })?;
                 self.default_issuer

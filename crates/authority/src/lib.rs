@@ -198,7 +198,7 @@ impl Authority {
     ) {
         let e = self.event(
             principal.tenant,
-            &principal.actor(),
+            &principal.audit_actor(),
             action,
             refusals::bounded(&resource),
             "denied",

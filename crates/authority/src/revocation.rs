@@ -358,7 +358,7 @@ impl Authority {
         Self::require(principal, Scope::CaAdmin)?;
         let event = self.event(
             principal.tenant,
-            &principal.actor(),
+            &principal.audit_actor(),
             "issuer.update",
             format!("issuer:{id}"),
             "success",

@@ -101,7 +101,7 @@ impl Authority {
                     self.auth_cache
                         .write()
                         .unwrap_or_else(|e| e.into_inner())
-                        .retain(|_, (p, _, _)| p.token != id);
+                        .retain(|_, (p, _, _)| p.actor.token() != Some(id));
                 }
             }
             "issuer" => {

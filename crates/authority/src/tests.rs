@@ -301,7 +301,7 @@ async fn scopes_and_tenants_are_enforced() {
     assert_ne!(own.record.issuer, issued.record.issuer);
 
     env.authority
-        .revoke_token(&env.admin, reader.token)
+        .revoke_token(&env.admin, reader.actor.token().expect("a token"))
         .await
         .expect("revoke token");
     assert_eq!(
@@ -679,4 +679,43 @@ async fn the_leader_signs_checkpoints_on_its_own() {
         .expect("verify")
         .expect_err("forged checkpoint");
     assert!(brk.reason.contains("no valid signature"), "{}", brk.reason);
+}
+
+#[tokio::test]
+async fn a_principal_gets_only_the_identifiers_it_proved() {
+    let env = env().await;
+    let mut acme = env.admin.clone();
+    acme.actor = trustbox_types::Actor::AcmeAccount {
+        id: "acct-1".into(),
+    };
+    acme.grants = trustbox_types::Grants {
+        scopes: ScopeSet::new([Scope::CertsIssue]),
+        proved_identifiers: Some(vec!["dns:proved.example.com".into()]),
+    };
+    let issued = env
+        .authority
+        .issue(request(&acme, csr("proved.example.com")))
+        .await
+        .expect("a proved name");
+    assert_eq!(
+        issued.record.sans,
+        vec!["dns:proved.example.com".to_owned()]
+    );
+    let e = env
+        .authority
+        .issue(request(&acme, csr("other.example.com")))
+        .await
+        .expect_err("an unproved name");
+    assert_eq!(e.code, "identifier-not-proved");
+    let events = env
+        .authority
+        .audit_events(&env.admin, 0, 1000)
+        .await
+        .expect("audit");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.actor == "acme-account:acct-1" && e.outcome == "success"),
+        "the audit event names the actor precisely"
+    );
 }

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ring::rand::SecureRandom;
 use trustbox_store::TokenRecord;
-use trustbox_types::{Principal, Scope, ScopeSet, TenantId, TokenId};
+use trustbox_types::{Actor, Grants, Principal, Scope, ScopeSet, TenantId, TokenId};
 
 /// Every token starts with this, so secret scanners can recognize leaked ones.
 pub const TOKEN_PREFIX: &str = "tbx_";
@@ -95,9 +95,11 @@ impl Authority {
         let expires_at = rec.expires_at;
         let principal = Principal {
             tenant: rec.tenant,
-            token: rec.id,
-            name: rec.name,
-            scopes: rec.scopes,
+            actor: Actor::Token {
+                id: rec.id,
+                name: rec.name,
+            },
+            grants: Grants::scopes(rec.scopes),
         };
         let mut cache = self.auth_cache.write().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= AUTH_CACHE_MAX {
@@ -134,7 +136,7 @@ impl Authority {
         expires_in_s: Option<i64>,
     ) -> Result<NewToken, AuthorityError> {
         Self::require(principal, Scope::TokensAdmin)?;
-        if !principal.scopes.covers(&scopes) {
+        if !principal.grants.scopes.covers(&scopes) {
             return Err(AuthorityError::new(
                 ErrorKind::Forbidden,
                 "forbidden",
@@ -160,8 +162,14 @@ impl Authority {
                 }
             }
         };
-        self.mint_token(tenant_id, name, scopes, &principal.actor(), expires_in_s)
-            .await
+        self.mint_token(
+            tenant_id,
+            name,
+            scopes,
+            &principal.audit_actor(),
+            expires_in_s,
+        )
+        .await
     }
 
     /// Mints a token for tenant `tenant` on behalf of `actor`, with no caller check: for the
@@ -259,7 +267,7 @@ impl Authority {
             .into_iter()
             .find(|t| t.id == id && t.revoked_at.is_none())
             .ok_or_else(|| AuthorityError::not_found("token"))?;
-        if !principal.scopes.covers(&target.scopes) {
+        if !principal.grants.scopes.covers(&target.scopes) {
             return Err(AuthorityError::new(
                 ErrorKind::Forbidden,
                 "forbidden",
@@ -268,7 +276,7 @@ impl Authority {
         }
         let event = self.event(
             principal.tenant,
-            &principal.actor(),
+            &principal.audit_actor(),
             "token.revoke",
             format!("token:{id}"),
             "success",
@@ -282,7 +290,7 @@ impl Authority {
         self.auth_cache
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|_, (p, _, _)| p.token != id);
+            .retain(|_, (p, _, _)| p.actor.token() != Some(id));
         match result {
             Err(trustbox_store::StoreError::NotFound) => Err(AuthorityError::not_found("token")),
             other => Ok(other?),

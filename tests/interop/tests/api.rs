@@ -40,7 +40,7 @@ async fn success_issue_events(c: &Client) -> anyhow::Result<usize> {
                 .filter(|e| {
                     e["action"] == "certificate.issue"
                         && e["outcome"] == "success"
-                        && e["actor"] != "token:00000000-0000-0000-0000-000000000000:system"
+                        && e["actor"] != "system:server-certificate"
                 })
                 .count()
         })

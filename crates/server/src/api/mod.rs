@@ -156,9 +156,12 @@ impl FromRequestParts<App> for Auth {
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(unauthenticated)?;
         let principal = app.authority.authenticate(token.trim()).await?;
-        app.token_limits
-            .check(&principal.token)
-            .map_err(crate::limits::token_limited)?;
+        // every principal of the REST API is a token
+        if let Some(id) = principal.actor.token() {
+            app.token_limits
+                .check(&id)
+                .map_err(crate::limits::token_limited)?;
+        }
         Ok(Auth(principal))
     }
 }
