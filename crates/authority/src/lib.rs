@@ -25,6 +25,7 @@ pub use audit::{ChainReport, CheckpointFile, ExportedCheckpoint, CHECKPOINT_FORM
 pub use bootstrap::{Bootstrap, BootstrapOptions};
 pub use error::{AuthorityError, ErrorKind};
 pub use issue::{IssuanceRequest, IssuedCertificate};
+pub use ocsp::{Invalidation, OcspSigning, ResponderLookup, SerialStatus};
 pub use revocation::{PublicCaCertificate, PublishedCrl};
 pub use sync::CACHE_TRUST;
 pub use tokens::{NewToken, TOKEN_PREFIX};
@@ -57,7 +58,7 @@ pub struct AuthorityConfig {
     /// Validity of a delegated OCSP responder certificate, seconds; it is replaced when a
     /// third of it remains.
     pub ocsp_responder_validity_s: i64,
-    /// Most OCSP responses kept pre-signed in memory.
+    /// Most OCSP responses kept pre-signed in memory (by the OCSP adapter).
     pub ocsp_cache_entries: usize,
 }
 
@@ -151,6 +152,11 @@ impl Authority {
         }
     }
 
+    /// The seam's settings (adapters read their own knobs from it, such as OCSP validity).
+    pub fn config(&self) -> &AuthorityConfig {
+        &self.config
+    }
+
     /// The store, for read paths that need no seam logic (health checks).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
@@ -161,7 +167,8 @@ impl Authority {
         (now.unix_timestamp_nanos() / 1000) as i64
     }
 
-    pub(crate) fn now_s(&self) -> i64 {
+    /// The seam's clock, Unix seconds (adapters stamp their answers with it).
+    pub fn now_s(&self) -> i64 {
         self.clock.now().unix_timestamp()
     }
 

@@ -1,224 +1,141 @@
-//! The OCSP responder ([RFC 6960](https://www.rfc-editor.org/rfc/rfc6960)) behind the
-//! issuance seam: delegated responder certificates (keys in custody, rotated by the leader
-//! before they expire) and pre-signed responses cached per serial.
-//!
-//! A request for one certificate without a nonce is a lookup and a copy once its answer is
-//! cached; the answer is re-signed at half its validity, and dropped at once when the
-//! certificate is revoked (on this replica directly, on others through a poll of recent
-//! revocations). Requests with a nonce, or for several certificates, are signed fresh.
+//! What an OCSP responder needs from the seam, and nothing more: delegated responder
+//! certificates (keys in custody, issued and rotated by the leader before they expire), the
+//! status of a serial, and notice of what to stop serving from a cache. The protocol
+//! itself ([RFC 6960](https://www.rfc-editor.org/rfc/rfc6960)): parsing, signing, caching
+//! answers, is an adapter above the seam (`trustbox_server::ocsp`, on `trustbox_proto_ocsp`).
 
 use crate::error::AuthorityError;
 use crate::Authority;
-use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use trustbox_proto_ocsp::{
-    error_response, parse_request, sign_response, CertRef, CertStatus, ErrorStatus, HashAlgorithm,
-    IssuerKeyHashes, Responder, SingleAnswer,
-};
+use tokio::sync::broadcast;
+use trustbox_crypto::Signer;
 use trustbox_store::OcspResponderRecord;
-use trustbox_types::{CertificateStatus, IssuerId, Serial, TenantId};
+use trustbox_types::{CertificateStatus, IssuerId, RevocationReason, Serial, TenantId};
 
 /// How long a loaded responder is used before the store is asked for a newer one.
 const RESPONDER_TTL: Duration = Duration::from_secs(30);
+/// Invalidations buffered per listener; a listener that falls further behind is told it
+/// lagged and must drop everything it cached.
+const INVALIDATIONS: usize = 4096;
 
-/// A responder ready to sign for one issuer.
-struct ActiveResponder {
-    id: uuid::Uuid,
-    tenant: TenantId,
-    responder: Responder,
-    hashes: IssuerKeyHashes,
-    not_after: i64,
+/// A delegated responder ready to sign for one issuer.
+pub struct OcspSigning {
+    /// The responder certificate's id (it changes when the certificate is rotated).
+    pub id: uuid::Uuid,
+    /// The issuer's tenant.
+    pub tenant: TenantId,
+    /// The responder certificate (DER), with id-kp-OCSPSigning.
+    pub certificate_der: Vec<u8>,
+    /// The issuing CA's certificate (DER), so relying parties can build the chain.
+    pub issuer_der: Vec<u8>,
+    /// The issuer's subject (DER) and public key bits, for matching CertIDs.
+    pub issuer_subject_raw: Vec<u8>,
+    /// The issuer's subjectPublicKey bits.
+    pub issuer_key_raw: Vec<u8>,
+    /// The responder's key, in custody.
+    pub signer: Arc<dyn Signer>,
+    /// The responder certificate's notAfter, Unix seconds (answers may not outlive it).
+    pub not_after: i64,
     loaded: Instant,
 }
 
-impl std::fmt::Debug for ActiveResponder {
+impl std::fmt::Debug for OcspSigning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ActiveResponder")
+        f.debug_struct("OcspSigning")
             .field("id", &self.id)
+            .field("tenant", &self.tenant)
             .field("not_after", &self.not_after)
             .finish_non_exhaustive()
     }
 }
 
-/// A pre-signed answer and when to sign it again.
-#[derive(Debug, Clone)]
-struct Cached {
-    der: Bytes,
-    refresh_at: i64,
+/// Whether an issuer's OCSP responder can answer.
+#[derive(Clone, Debug)]
+pub enum ResponderLookup {
+    /// Ready to sign.
+    Ready(Arc<OcspSigning>),
+    /// No tenant has this issuer, or its OCSP is switched off.
+    NotServed,
+    /// Its first responder certificate is being issued; ask again shortly.
+    Starting,
 }
 
-type CacheKey = (IssuerId, Serial, u8);
+/// The status of one serial of one issuer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SerialStatus {
+    /// Issued here and not revoked.
+    Good,
+    /// Revoked at `at` (Unix seconds) for `reason`.
+    Revoked {
+        /// When.
+        at: i64,
+        /// Why, when recorded.
+        reason: Option<RevocationReason>,
+    },
+    /// Never issued by this issuer here.
+    Unknown,
+}
 
-/// In-memory state of the responder.
-#[derive(Debug, Default)]
+/// What a cache of answers must drop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Invalidation {
+    /// One certificate was revoked.
+    Certificate {
+        /// Its issuer.
+        issuer: IssuerId,
+        /// Its serial.
+        serial: Serial,
+    },
+    /// Everything about this issuer (its responder rotated, its OCSP switched off).
+    Issuer(IssuerId),
+}
+
+/// In-memory state of the responder side of the seam.
+#[derive(Debug)]
 pub(crate) struct OcspState {
-    responses: RwLock<HashMap<CacheKey, Cached>>,
-    responders: RwLock<HashMap<IssuerId, Arc<ActiveResponder>>>,
+    responders: RwLock<HashMap<IssuerId, Arc<OcspSigning>>>,
+    invalidations: broadcast::Sender<Invalidation>,
 }
 
-fn hash_code(h: HashAlgorithm) -> u8 {
-    match h {
-        HashAlgorithm::Sha1 => 1,
-        HashAlgorithm::Sha256 => 2,
-        HashAlgorithm::Sha384 => 3,
-        HashAlgorithm::Sha512 => 4,
+impl Default for OcspState {
+    fn default() -> Self {
+        Self {
+            responders: RwLock::default(),
+            invalidations: broadcast::channel(INVALIDATIONS).0,
+        }
     }
-}
-
-/// The cache key of a request for one certificate, when its serial is encoded canonically
-/// (what every real client sends); other encodings are answered but not cached.
-fn cache_key(issuer: IssuerId, cert: &CertRef) -> Option<CacheKey> {
-    let serial = cert.serial()?;
-    let bytes = serial.as_bytes();
-    let canonical = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
-        cert.serial_der.len() == bytes.len() + 1
-            && cert.serial_der[0] == 0
-            && cert.serial_der[1..] == *bytes
-    } else {
-        cert.serial_der == bytes
-    };
-    canonical.then(|| (issuer, serial, hash_code(cert.hash)))
 }
 
 impl Authority {
-    /// Answers an OCSP request (DER) for `issuer`'s responder. Always an OCSPResponse:
-    /// `malformedRequest` for bad input, `unauthorized` for an issuer this responder does not
-    /// serve (unknown, OCSP disabled, or CertIDs naming another CA), `tryLater` while no
-    /// responder certificate exists yet, `internalError` when the store fails.
-    pub async fn ocsp_respond(&self, issuer: IssuerId, request: &[u8]) -> Bytes {
-        let started = Instant::now();
-        let (status, body) = match self.ocsp_answer(issuer, request).await {
-            Ok((kind, der)) => (kind, der),
-            Err(status) => (status_name(status), Bytes::from(error_response(status))),
-        };
-        metrics::counter!("trustbox_ocsp_responses_total", "status" => status).increment(1);
-        metrics::histogram!("trustbox_ocsp_seconds").record(started.elapsed().as_secs_f64());
-        body
-    }
-
-    pub(crate) async fn ocsp_answer(
-        &self,
-        issuer: IssuerId,
-        request: &[u8],
-    ) -> Result<(&'static str, Bytes), ErrorStatus> {
-        let req = parse_request(request).map_err(|e| e.status())?;
-        let responder = match self.active_responder(issuer).await {
-            Ok(Some(r)) => r,
-            Ok(None) => return Err(ErrorStatus::Unauthorized),
-            Err(e) if e.kind == crate::ErrorKind::Unavailable => return Err(ErrorStatus::TryLater),
-            Err(e) => {
-                tracing::warn!(error = %e, "OCSP responder unavailable");
-                return Err(ErrorStatus::InternalError);
-            }
-        };
-        if !req.certs.iter().all(|c| responder.hashes.matches(c)) {
-            return Err(ErrorStatus::Unauthorized);
-        }
-        let now = self.now_s();
-        let key = match (&req.nonce, req.certs.as_slice()) {
-            (None, [only]) => cache_key(issuer, only),
-            _ => None,
-        };
-        if let Some(key) = &key {
-            if let Some(c) = self
-                .ocsp
-                .responses
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(key)
-            {
-                if now < c.refresh_at && self.caches_trusted() {
-                    return Ok(("cached", c.der.clone()));
-                }
-            }
-        }
-        let validity = self.config.ocsp_validity_s.max(60);
-        let next_update = (now + validity).min(responder.not_after);
-        let mut answers = Vec::with_capacity(req.certs.len());
-        for cert in &req.certs {
-            let status = self
-                .certificate_status(responder.tenant, issuer, cert)
-                .await
-                .map_err(|e| {
-                    tracing::warn!(error = %e, "OCSP status lookup failed");
-                    ErrorStatus::InternalError
-                })?;
-            answers.push(SingleAnswer {
-                cert,
-                status,
-                this_update: now,
-                next_update,
-            });
-        }
-        let der = sign_response(&responder.responder, &answers, now, req.nonce.as_deref())
-            .map_err(|e| {
-                tracing::warn!(error = %e, "OCSP response could not be signed");
-                e.status()
-            })?;
-        let der = Bytes::from(der);
-        // Only answers about real certificates are cached: a flood of random serials is
-        // signed (and rate-limited) but never evicts the cached good and revoked answers.
-        let known = answers
-            .iter()
-            .all(|a| !matches!(a.status, CertStatus::Unknown));
-        if let Some(key) = key.filter(|_| known) {
-            let mut cache = self
-                .ocsp
-                .responses
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
-            if cache.len() >= self.config.ocsp_cache_entries.max(1) {
-                // Bounded memory: drop a tenth of the entries (arbitrary ones).
-                let drop: Vec<CacheKey> =
-                    cache.keys().take(cache.len() / 10 + 1).cloned().collect();
-                for k in drop {
-                    cache.remove(&k);
-                }
-            }
-            cache.insert(
-                key,
-                Cached {
-                    der: der.clone(),
-                    refresh_at: now + (next_update - now) / 2,
-                },
-            );
-        }
-        Ok(("signed", der))
-    }
-
-    /// good, revoked (time, reason) or unknown (never issued by this issuer here).
-    async fn certificate_status(
+    /// The status of `serial` of `issuer` in `tenant`, from the store.
+    pub async fn serial_status(
         &self,
         tenant: TenantId,
         issuer: IssuerId,
-        cert: &CertRef,
-    ) -> Result<CertStatus, AuthorityError> {
-        let Some(serial) = cert.serial() else {
-            return Ok(CertStatus::Unknown);
-        };
+        serial: &Serial,
+    ) -> Result<SerialStatus, AuthorityError> {
         let rec = self
             .store
             .certificate_by_serial(tenant, issuer, &serial.to_hex())
             .await?;
         Ok(match rec {
-            None => CertStatus::Unknown,
-            Some(c) if c.status == CertificateStatus::Revoked => CertStatus::Revoked {
+            None => SerialStatus::Unknown,
+            Some(c) if c.status == CertificateStatus::Revoked => SerialStatus::Revoked {
                 at: c.revoked_at.unwrap_or_default(),
                 reason: c.revocation_reason,
             },
-            Some(_) => CertStatus::Good,
+            Some(_) => SerialStatus::Good,
         })
     }
 
-    /// The issuer's responder (cached); `None` when no tenant has the issuer or its OCSP is
-    /// off; `Unavailable` while its first responder certificate is being issued.
-    async fn active_responder(
+    /// The issuer's delegated responder (cached briefly, and only while caches are trusted).
+    pub async fn ocsp_responder_for(
         &self,
         issuer: IssuerId,
-    ) -> Result<Option<Arc<ActiveResponder>>, AuthorityError> {
+    ) -> Result<ResponderLookup, AuthorityError> {
         if let Some(r) = self
             .ocsp
             .responders
@@ -227,26 +144,18 @@ impl Authority {
             .get(&issuer)
         {
             if r.loaded.elapsed() < RESPONDER_TTL && self.caches_trusted() {
-                return Ok(Some(r.clone()));
+                return Ok(ResponderLookup::Ready(r.clone()));
             }
         }
         let Some(public) = self.public_issuer(issuer).await? else {
-            return Ok(None);
+            return Ok(ResponderLookup::NotServed);
         };
         if !public.ocsp_enabled {
-            return Ok(None);
+            return Ok(ResponderLookup::NotServed);
         }
-        let rec = self
-            .store
-            .ocsp_responder(public.tenant, issuer)
-            .await?
-            .ok_or_else(|| {
-                AuthorityError::new(
-                    crate::ErrorKind::Unavailable,
-                    "ocsp-starting",
-                    "the OCSP responder certificate is being issued",
-                )
-            })?;
+        let Some(rec) = self.store.ocsp_responder(public.tenant, issuer).await? else {
+            return Ok(ResponderLookup::Starting);
+        };
         let ca = self.load_issuer(public.tenant, issuer).await?;
         let signer = self.open_key(
             &rec.key_backend,
@@ -258,17 +167,14 @@ impl Authority {
                 rec.id,
             ),
         )?;
-        let responder = Responder::new(
-            rec.certificate_der.clone(),
-            signer,
-            vec![ca.ca.certificate_der().to_vec()],
-        )
-        .map_err(AuthorityError::internal)?;
-        let active = Arc::new(ActiveResponder {
+        let active = Arc::new(OcspSigning {
             id: rec.id,
             tenant: public.tenant,
-            responder,
-            hashes: IssuerKeyHashes::new(ca.ca.subject_raw(), ca.ca.public_key_raw()),
+            certificate_der: rec.certificate_der.clone(),
+            issuer_der: ca.ca.certificate_der().to_vec(),
+            issuer_subject_raw: ca.ca.subject_raw().to_vec(),
+            issuer_key_raw: ca.ca.public_key_raw().to_vec(),
+            signer,
             not_after: rec.not_after,
             loaded: Instant::now(),
         });
@@ -280,28 +186,33 @@ impl Authority {
             .insert(issuer, active.clone());
         if previous.is_some_and(|p| p.id != active.id) {
             // Answers signed by the old responder certificate are replaced as they are asked.
-            self.forget_issuer_responses(issuer);
+            self.invalidate(Invalidation::Issuer(issuer));
         }
-        Ok(Some(active))
+        Ok(ResponderLookup::Ready(active))
+    }
+
+    /// Notices of what caches of answers must drop (revocations on any replica, responder
+    /// rotations, OCSP switched off). A receiver that lags must drop everything.
+    pub fn subscribe_invalidations(&self) -> broadcast::Receiver<Invalidation> {
+        self.ocsp.invalidations.subscribe()
+    }
+
+    /// Whether cached answers may be served: the change feed was read recently (see
+    /// [`crate::CACHE_TRUST`]).
+    pub fn answers_cacheable(&self) -> bool {
+        self.caches_trusted()
+    }
+
+    fn invalidate(&self, what: Invalidation) {
+        // no listener is not an error: nothing is cached then
+        let _ = self.ocsp.invalidations.send(what);
     }
 
     pub(crate) fn forget_ocsp_responses(&self, issuer: IssuerId, serial: &Serial) {
-        let mut cache = self
-            .ocsp
-            .responses
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        for h in 1..=4 {
-            cache.remove(&(issuer, serial.clone(), h));
-        }
-    }
-
-    fn forget_issuer_responses(&self, issuer: IssuerId) {
-        self.ocsp
-            .responses
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(i, _, _), _| *i != issuer);
+        self.invalidate(Invalidation::Certificate {
+            issuer,
+            serial: serial.clone(),
+        });
     }
 
     pub(crate) fn forget_ocsp_responder(&self, issuer: IssuerId) {
@@ -310,12 +221,13 @@ impl Authority {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&issuer);
-        self.forget_issuer_responses(issuer);
+        self.invalidate(Invalidation::Issuer(issuer));
     }
 
     /// Issues a delegated responder certificate for every issuer with OCSP on that has none,
-    /// or whose responder has less than a third of its validity left. Leader only.
-    pub(crate) async fn ensure_ocsp_responders(&self) -> Result<usize, AuthorityError> {
+    /// or whose responder has less than a third of its validity left. Run by the leader;
+    /// returns how many were issued.
+    pub async fn ensure_ocsp_responders(&self) -> Result<usize, AuthorityError> {
         let now = self.now_s();
         let validity = self.config.ocsp_responder_validity_s.max(3600);
         let mut issued = 0;
@@ -427,15 +339,5 @@ impl Authority {
             .await?;
         tracing::info!(issuer = %ca.id, responder = %rec.id, "OCSP responder certificate issued");
         Ok(())
-    }
-}
-
-fn status_name(s: ErrorStatus) -> &'static str {
-    match s {
-        ErrorStatus::MalformedRequest => "malformed",
-        ErrorStatus::InternalError => "internal",
-        ErrorStatus::TryLater => "try_later",
-        ErrorStatus::SigRequired => "sig_required",
-        ErrorStatus::Unauthorized => "unauthorized",
     }
 }

@@ -11,6 +11,7 @@ mod config;
 mod limits;
 mod listener;
 mod metrics_setup;
+mod ocsp;
 mod openapi;
 mod public;
 mod setup;
@@ -150,6 +151,7 @@ pub async fn start(mut cfg: ServerConfig) -> Result<RunningServer, ServerError> 
     let prepared = setup::prepare(&cfg).await?;
     let token_limits = Arc::new(limits::KeyedLimiter::per_second(cfg.rate_limit_per_token));
     let app = api::App {
+        ocsp: ocsp::OcspService::start(prepared.authority.clone()),
         authority: prepared.authority.clone(),
         metrics,
         ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),

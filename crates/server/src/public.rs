@@ -171,7 +171,7 @@ async fn ocsp_post(State(app): State<App>, Path(issuer): Path<String>, req: Requ
         Ok(b) if b.len() <= MAX_REQUEST_BYTES => b,
         _ => return ocsp_error(ErrorStatus::MalformedRequest),
     };
-    ocsp_response(app.authority.ocsp_respond(issuer, &body).await)
+    ocsp_response(app.ocsp.respond(issuer, &body).await)
 }
 
 /// `GET /ocsp/{issuer}/{url-encoded base64 of the DER request}`. The path is read raw
@@ -189,7 +189,7 @@ async fn ocsp_get(State(app): State<App>, uri: axum::http::Uri) -> Response {
         return ocsp_error(ErrorStatus::MalformedRequest);
     }
     match decode_get_path(request) {
-        Ok(der) => ocsp_response(app.authority.ocsp_respond(issuer, &der).await),
+        Ok(der) => ocsp_response(app.ocsp.respond(issuer, &der).await),
         Err(_) => ocsp_error(ErrorStatus::MalformedRequest),
     }
 }

@@ -28,6 +28,8 @@ use utoipa::ToSchema;
 #[derive(Clone)]
 pub(crate) struct App {
     pub(crate) authority: Arc<Authority>,
+    /// The OCSP adapter (relying parties' listener).
+    pub(crate) ocsp: Arc<crate::ocsp::OcspService>,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) ready: Arc<AtomicBool>,
     /// Requests per second per API token (checked once the token is authenticated).
