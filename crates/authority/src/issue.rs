@@ -38,8 +38,9 @@ pub struct IssuanceRequest {
     pub issuer: Option<String>,
     /// What the credential is for (free text, recorded in the audit event).
     pub purpose: Option<String>,
-    /// Requested validity; the profile's default when `None`.
-    pub validity_days: Option<u32>,
+    /// Requested lifetime (minutes are legal; the profile bounds it); the profile's default
+    /// when `None`.
+    pub validity: Option<std::time::Duration>,
     /// The protocol the request came in by.
     pub source: SourceProtocol,
 }
@@ -133,7 +134,7 @@ impl Authority {
         }
         let now = self.clock.now();
         let csr = parse_csr(&req.csr)?;
-        let plan = profile.apply(&csr, req.validity_days, now)?;
+        let plan = profile.apply(&csr, req.validity, now)?;
         // A principal that proved control of names (ACME) gets certificates for those only.
         if let Some(proved) = &principal.grants.proved_identifiers {
             if let Some(san) = plan

@@ -475,7 +475,7 @@ mod tests {
         .await;
         let a = &env.authority;
         let mut r = request(&env.admin, csr("short.example.com"));
-        r.validity_days = Some(1);
+        r.validity = Some(std::time::Duration::from_secs(86400));
         let issued = a.issue(r).await.expect("issued");
         let issuer = issued.record.issuer;
         assert!(

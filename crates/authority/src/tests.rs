@@ -68,7 +68,7 @@ pub(crate) fn request(principal: &Principal, csr: Vec<u8>) -> IssuanceRequest {
         profile: None,
         issuer: None,
         purpose: Some("test".into()),
-        validity_days: Some(30),
+        validity: Some(std::time::Duration::from_secs(30 * 86400)),
         source: SourceProtocol::Api,
     }
 }
@@ -129,7 +129,7 @@ async fn bad_requests_change_nothing_but_are_audited() {
         .expect_err("garbage");
     assert_eq!(e.code, "bad-csr");
     let mut r = request(&env.admin, csr("a.example.com"));
-    r.validity_days = Some(1000);
+    r.validity = Some(std::time::Duration::from_secs(1000 * 86400));
     assert_eq!(
         env.authority.issue(r).await.expect_err("too long").code,
         "profile-violation"
@@ -578,4 +578,24 @@ async fn a_principal_gets_only_the_identifiers_it_proved() {
             .any(|e| e.actor == "acme-account:acct-1" && e.outcome == "success"),
         "the audit event names the actor precisely"
     );
+}
+
+#[tokio::test]
+async fn lifetimes_of_minutes_are_legal_and_bounded() {
+    let env = env().await;
+    let mut r = request(&env.admin, csr("brief.example.com"));
+    r.validity = Some(std::time::Duration::from_secs(300));
+    let issued = env
+        .authority
+        .issue(r)
+        .await
+        .expect("a five-minute certificate");
+    let lifetime = issued.record.not_after - issued.record.not_before;
+    // notBefore is backdated a minute for clock skew
+    assert_eq!(lifetime, 300 + 60, "{lifetime}");
+    let mut r = request(&env.admin, csr("blink.example.com"));
+    r.validity = Some(std::time::Duration::from_secs(30));
+    let e = env.authority.issue(r).await.expect_err("below a minute");
+    assert_eq!(e.code, "profile-violation");
+    assert!(e.detail.contains("minimum"), "{}", e.detail);
 }

@@ -361,7 +361,7 @@ mod tests {
                 profile: None,
                 issuer: None,
                 purpose: None,
-                validity_days: Some(30),
+                validity: Some(std::time::Duration::from_secs(30 * 86400)),
                 source: SourceProtocol::Api,
             })
             .await

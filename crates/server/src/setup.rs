@@ -233,7 +233,7 @@ async fn ensure_server_certificate(
             profile: Some("tls-server".into()),
             issuer: None,
             purpose: Some("TrustBox server TLS".into()),
-            validity_days: Some(90),
+            validity: Some(std::time::Duration::from_secs(90 * 86400)),
             source: SourceProtocol::Bootstrap,
         })
         .await

@@ -618,7 +618,11 @@ pub(crate) mod tests {
         .expect("csr");
         let profile = builtin_profiles().remove(0);
         let plan = profile
-            .apply(&csr, Some(30), OffsetDateTime::now_utc())
+            .apply(
+                &csr,
+                Some(std::time::Duration::from_secs(30 * 86400)),
+                OffsetDateTime::now_utc(),
+            )
             .expect("plan");
         let urls = UrlSet {
             crl: Some("http://127.0.0.1:8080/crl/x/0.crl".into()),

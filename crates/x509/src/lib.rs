@@ -17,7 +17,9 @@ pub use crl::{CrlEntry, CrlSpec};
 pub use csr::{parse_csr, ParsedCsr};
 pub use lint::{lint_ca, lint_leaf, lint_ocsp_responder};
 pub use names::{DnsName, SubjectAltName};
-pub use profile::{builtin_profiles, DnsRules, EmailRules, IpRules, Profile, SanRules, UriRules};
+pub use profile::{
+    builtin_profiles, DnsRules, EmailRules, IpRules, Profile, SanRules, UriRules, MIN_VALIDITY,
+};
 
 /// What kind of problem an X.509 operation ran into; each maps to a user-safe message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

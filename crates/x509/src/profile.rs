@@ -129,6 +129,19 @@ const EKU_NAMES: [&str; 5] = [
     "timeStamping",
 ];
 
+/// The shortest lifetime a certificate may be issued for (short-lived identities are
+/// legal; below a minute, clock skew alone would make them unusable).
+pub const MIN_VALIDITY: Duration = Duration::seconds(60);
+
+/// A lifetime for messages: whole days when it is some, otherwise seconds.
+fn describe(d: Duration) -> String {
+    if d.whole_seconds() % 86400 == 0 {
+        format!("{} days", d.whole_days())
+    } else {
+        format!("{}s", d.whole_seconds())
+    }
+}
+
 /// Extended key usages a leaf profile may never carry, by name and OID.
 const FORBIDDEN_EKUS: [(&str, &str); 2] = [
     ("OCSPSigning", "1.3.6.1.5.5.7.3.9"),
@@ -218,12 +231,13 @@ impl Profile {
     /// Applies the profile to a verified CSR, producing the plan for the certificate or the
     /// first rule the request breaks.
     ///
-    /// `validity_days` is the requested validity (the profile's default when `None`);
-    /// `now` is the issuance time. The plan's notAfter is not yet clamped to the issuer's.
+    /// `validity` is the requested lifetime (the profile's default when `None`): at least
+    /// [`MIN_VALIDITY`], at most the profile's maximum; `now` is the issuance time. The
+    /// plan's notAfter is not yet clamped to the issuer's.
     pub fn apply(
         &self,
         csr: &ParsedCsr,
-        validity_days: Option<u32>,
+        validity: Option<std::time::Duration>,
         now: OffsetDateTime,
     ) -> Result<LeafPlan, X509Error> {
         let deny = |detail: String| X509Error::ProfileViolation {
@@ -238,13 +252,21 @@ impl Profile {
                 allowed.join(", ")
             )));
         }
-        let days = validity_days.unwrap_or(self.default_validity_days);
-        if days == 0 {
-            return Err(deny("validity_days must be at least 1".into()));
-        }
-        if days > self.max_validity_days {
+        let lifetime = match validity {
+            Some(v) => Duration::try_from(v).unwrap_or(Duration::MAX),
+            None => Duration::days(i64::from(self.default_validity_days)),
+        };
+        if lifetime < MIN_VALIDITY {
             return Err(deny(format!(
-                "requested validity of {days} days exceeds the maximum of {} days",
+                "a validity of {}s is below the minimum of {}s",
+                lifetime.whole_seconds(),
+                MIN_VALIDITY.whole_seconds()
+            )));
+        }
+        if lifetime > Duration::days(i64::from(self.max_validity_days)) {
+            return Err(deny(format!(
+                "requested validity of {} exceeds the maximum of {} days",
+                describe(lifetime),
                 self.max_validity_days
             )));
         }
@@ -306,7 +328,7 @@ impl Profile {
             common_name,
             sans,
             not_before,
-            not_after: now + Duration::days(i64::from(days)),
+            not_after: now + lifetime,
             key_usage,
             extended_key_usage: self.extended_key_usage.clone(),
         })
@@ -616,7 +638,9 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let p = profile("tls-server");
         let c = csr(None, &[dns("a.example.com")]);
-        let e = p.apply(&c, Some(398), now).expect_err("too long");
+        let e = p
+            .apply(&c, Some(std::time::Duration::from_secs(398 * 86400)), now)
+            .expect_err("too long");
         assert!(e.to_string().contains("exceeds the maximum of 397"), "{e}");
         let e = p
             .apply(

@@ -315,7 +315,9 @@ pub(crate) async fn issue_certificate(
             profile: body.profile,
             issuer: body.issuer,
             purpose: body.purpose,
-            validity_days: body.validity_days,
+            validity: body
+                .validity_days
+                .map(|d| std::time::Duration::from_secs(u64::from(d) * 86400)),
             source: SourceProtocol::Api,
         })
         .await?;
