@@ -207,11 +207,12 @@ impl Authority {
         let Some((seq, hash)) = self.store.audit_head(tenant).await? else {
             return Ok(None);
         };
-        if self
-            .stored_checkpoints(tenant)
+        // already covered: a checkpoint at this head (or a later one) exists
+        if !self
+            .store
+            .list_audit_checkpoints(tenant, seq - 1, 1)
             .await?
-            .last()
-            .is_some_and(|c| c.seq >= seq)
+            .is_empty()
         {
             return Ok(None);
         }

@@ -197,12 +197,6 @@ impl Authority {
         self.ocsp.invalidations.subscribe()
     }
 
-    /// Whether cached answers may be served: the change feed was read recently (see
-    /// [`crate::CACHE_TRUST`]).
-    pub fn answers_cacheable(&self) -> bool {
-        self.caches_trusted()
-    }
-
     fn invalidate(&self, what: Invalidation) {
         // no listener is not an error: nothing is cached then
         let _ = self.ocsp.invalidations.send(what);

@@ -11,6 +11,7 @@
 
 use crate::error::AuthorityError;
 use crate::Authority;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -29,30 +30,38 @@ const PAGE: u32 = 1000;
 pub(crate) struct SyncState {
     /// The newest change applied; `None` before the first poll.
     seen: Mutex<Option<i64>>,
-    /// When the last successful poll started.
-    last_ok: Mutex<Instant>,
+    /// The instant all other times are measured from.
+    epoch: Instant,
+    /// When the last successful poll started, nanoseconds after `epoch` (read on every cache
+    /// hit, so an atomic rather than a lock).
+    last_ok: AtomicU64,
 }
 
 impl Default for SyncState {
     fn default() -> Self {
         Self {
             seen: Mutex::new(None),
+            epoch: Instant::now(),
             // caches start empty, so there is nothing stale to distrust yet
-            last_ok: Mutex::new(Instant::now()),
+            last_ok: AtomicU64::new(0),
         }
+    }
+}
+
+impl SyncState {
+    fn mark_ok(&self, started: Instant) {
+        let at = started.saturating_duration_since(self.epoch).as_nanos();
+        self.last_ok
+            .fetch_max(u64::try_from(at).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 }
 
 impl Authority {
     /// Whether cached tokens, issuers and OCSP answers may be used: the change feed was read
     /// successfully less than [`CACHE_TRUST`] ago.
-    pub(crate) fn caches_trusted(&self) -> bool {
-        self.sync
-            .last_ok
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .elapsed()
-            < CACHE_TRUST
+    pub fn caches_trusted(&self) -> bool {
+        let last_ok = Duration::from_nanos(self.sync.last_ok.load(Ordering::Relaxed));
+        self.sync.epoch.elapsed().saturating_sub(last_ok) < CACHE_TRUST
     }
 
     /// Reads the change feed from where this replica left off and drops every cached item it
@@ -78,7 +87,7 @@ impl Authority {
             }
         }
         *self.sync.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
-        *self.sync.last_ok.lock().unwrap_or_else(|e| e.into_inner()) = started;
+        self.sync.mark_ok(started);
         Ok(applied)
     }
 

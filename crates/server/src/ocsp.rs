@@ -210,7 +210,7 @@ impl OcspService {
                 .unwrap_or_else(|e| e.into_inner())
                 .get(key)
             {
-                if now < c.refresh_at && self.authority.answers_cacheable() {
+                if now < c.refresh_at && self.authority.caches_trusted() {
                     return Ok(("cached", c.der.clone()));
                 }
             }

@@ -87,6 +87,20 @@ fn cert(
     }
 }
 
+/// The first hundred certificates of `tenant`.
+async fn certificates_of(store: &dyn Store, tenant: TenantId) -> Vec<CertificateRecord> {
+    store
+        .list_certificates(
+            tenant,
+            &CertificateFilter {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("list")
+}
+
 async fn verify_chain(store: &dyn Store, tenant: TenantId) -> Result<i64, ChainBreak> {
     let (mut seq, mut prev) = (0, GENESIS_HASH.to_owned());
     loop {
@@ -333,17 +347,7 @@ async fn certificates(store: &dyn Store) {
         .len(),
         3
     );
-    assert!(store
-        .list_certificates(
-            b,
-            &CertificateFilter {
-                limit: 100,
-                ..Default::default()
-            }
-        )
-        .await
-        .expect("list")
-        .is_empty());
+    assert!(certificates_of(store, b).await.is_empty());
 
     // A batch with a duplicate serial commits nothing.
     let dup = vec![
@@ -759,17 +763,7 @@ async fn cross_tenant_references(store: &dyn Store) {
     );
     // nothing of a's is visible to b, and b's chain recorded none of the refused writes
     assert!(store.issuer(b, a_root.id).await.expect("read").is_none());
-    assert!(store
-        .list_certificates(
-            b,
-            &CertificateFilter {
-                limit: 100,
-                ..Default::default()
-            }
-        )
-        .await
-        .expect("list")
-        .is_empty());
+    assert!(certificates_of(store, b).await.is_empty());
     assert_eq!(verify_chain(store, b).await.expect("b's chain"), 1);
 }
 

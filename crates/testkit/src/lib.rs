@@ -247,3 +247,39 @@ pub fn openssl_csr(
     anyhow::ensure!(out.ok(), "openssl req failed: {}", out.stderr);
     Ok(csr)
 }
+
+/// Issues a certificate for `NAME.example.com` from a fresh P-256 key made by `openssl`,
+/// through the REST API as `client` (from `issuer`, or the tenant's default when `None`).
+/// Writes `NAME.pem` and `NAME.chain.pem` into `dir`; returns the API's JSON and the path of
+/// the certificate. Runs the peer tool with `block_in_place` (multi-threaded runtime), so
+/// an in-process server on the same runtime keeps running meanwhile.
+pub async fn issue_with_openssl_csr(
+    client: &Client,
+    dir: &std::path::Path,
+    name: &str,
+    issuer: Option<&str>,
+) -> anyhow::Result<(serde_json::Value, PathBuf)> {
+    let csr = tokio::task::block_in_place(|| {
+        openssl_csr(
+            dir,
+            name,
+            &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            &format!("/CN={name}.example.com"),
+            Some(&format!("DNS:{name}.example.com")),
+        )
+    })?;
+    let mut body = serde_json::json!({ "csr": std::fs::read_to_string(csr)? });
+    if let Some(i) = issuer {
+        body["issuer"] = serde_json::json!(i);
+    }
+    let r = client.post_json("/api/v1/certificates", &body).await?;
+    anyhow::ensure!(r.status == 201, "issue {name}: {}", r.text());
+    let v = r.json()?;
+    let pem = dir.join(format!("{name}.pem"));
+    std::fs::write(&pem, v["certificate"].as_str().unwrap_or_default())?;
+    std::fs::write(
+        dir.join(format!("{name}.chain.pem")),
+        v["chain"].as_str().unwrap_or_default(),
+    )?;
+    Ok((v, pem))
+}

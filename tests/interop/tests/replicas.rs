@@ -4,15 +4,15 @@
 //! the database at all (its caches fail closed). Replica B reaches PostgreSQL through a
 //! proxy this test can cut.
 
-use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use serde_json::json;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use trustbox_client::Client;
-use trustbox_testkit::{openssl_csr, run, Engine, TestServer};
+use trustbox_testkit::{issue_with_openssl_csr, openssl_csr, run, Engine, TestServer};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -104,33 +104,6 @@ fn ocsp(url: &str, issuer: &Path, root: &Path, cert: &Path) -> anyhow::Result<St
     Ok(format!("{}{}", out.stdout, out.stderr))
 }
 
-async fn issue(
-    c: &Client,
-    dir: &Path,
-    name: &str,
-    issuer: Option<&str>,
-) -> anyhow::Result<(Value, PathBuf)> {
-    let csr = tokio::task::block_in_place(|| {
-        openssl_csr(
-            dir,
-            name,
-            &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
-            &format!("/CN={name}.example.com"),
-            Some(&format!("DNS:{name}.example.com")),
-        )
-    })?;
-    let mut body = json!({ "csr": std::fs::read_to_string(csr)? });
-    if let Some(i) = issuer {
-        body["issuer"] = json!(i);
-    }
-    let r = c.post_json("/api/v1/certificates", &body).await?;
-    anyhow::ensure!(r.status == 201, "issue {name}: {}", r.text());
-    let v = r.json()?;
-    let pem = dir.join(format!("{name}.pem"));
-    std::fs::write(&pem, v["certificate"].as_str().unwrap_or_default())?;
-    Ok((v, pem))
-}
-
 /// Polls `check` until it holds, bounded by `bound`; returns how long it took.
 async fn within<F, Fut>(bound: Duration, what: &str, mut check: F) -> anyhow::Result<Duration>
 where
@@ -199,7 +172,7 @@ async fn revocations_reach_the_other_replica_within_the_bound_even_without_its_d
     let bound = trustbox_authority::CACHE_TRUST + Duration::from_secs(2);
 
     // --- 1. every replica reachable: certificate, token and intermediate revocations
-    let (leaf, leaf_pem) = issue(&admin, dir, "one", None).await?;
+    let (leaf, leaf_pem) = issue_with_openssl_csr(&admin, dir, "one", None).await?;
     let r = admin
         .post_json(
             "/api/v1/tokens",
@@ -223,7 +196,7 @@ async fn revocations_reach_the_other_replica_within_the_bound_even_without_its_d
     })
     .await?;
     assert_eq!(t1_b.get("/api/v1/certificates?limit=1").await?.status, 200);
-    issue(&t1_b, dir, "via-second", Some(&second)).await?;
+    issue_with_openssl_csr(&t1_b, dir, "via-second", Some(&second)).await?;
 
     let leaf_id = leaf["id"].as_str().unwrap_or_default();
     let r = admin
@@ -284,7 +257,7 @@ async fn revocations_reach_the_other_replica_within_the_bound_even_without_its_d
 
     // --- 2. B cut off from the database: its cached "good" and its cached token stop
     //        being served within the bound (it fails closed, it does not guess)
-    let (leaf2, leaf2_pem) = issue(&admin, dir, "two", None).await?;
+    let (leaf2, leaf2_pem) = issue_with_openssl_csr(&admin, dir, "two", None).await?;
     let r = admin
         .post_json(
             "/api/v1/tokens",

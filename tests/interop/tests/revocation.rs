@@ -61,33 +61,11 @@ async fn issue(
     name: &str,
     issuer: Option<&str>,
 ) -> anyhow::Result<Value> {
-    let csr = blocking(|| {
-        openssl_csr(
-            dir,
-            name,
-            &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
-            &format!("/CN={name}.example.com"),
-            Some(&format!("DNS:{name}.example.com")),
-        )
-    })?;
-    let mut body = json!({ "csr": std::fs::read_to_string(csr)? });
-    if let Some(i) = issuer {
-        body["issuer"] = json!(i);
-    }
-    let r = admin.post_json("/api/v1/certificates", &body).await?;
-    anyhow::ensure!(r.status == 201, "issue failed: {}", r.text());
-    let v = r.json()?;
-    write(
-        dir,
-        &format!("{name}.pem"),
-        v["certificate"].as_str().unwrap_or_default().as_bytes(),
-    )?;
-    write(
-        dir,
-        &format!("{name}.chain.pem"),
-        v["chain"].as_str().unwrap_or_default().as_bytes(),
-    )?;
-    Ok(v)
+    Ok(
+        trustbox_testkit::issue_with_openssl_csr(admin, dir, name, issuer)
+            .await?
+            .0,
+    )
 }
 
 /// One line of `openssl x509 -noout -ext NAME` holding a URI.
