@@ -14,6 +14,7 @@ mod bootstrap;
 mod committer;
 mod error;
 mod issue;
+mod jobs;
 mod ocsp;
 mod refusals;
 mod revocation;
@@ -25,10 +26,15 @@ pub use audit::{ChainReport, CheckpointFile, ExportedCheckpoint, CHECKPOINT_FORM
 pub use bootstrap::{Bootstrap, BootstrapOptions};
 pub use error::{AuthorityError, ErrorKind};
 pub use issue::{IssuanceRequest, IssuedCertificate};
+pub use jobs::{
+    backoff_s, JobHandler, JobView, AUDIT_CHECKPOINT, CRL_PUBLISH, DEFAULT_MAX_ATTEMPTS,
+    OCSP_RESPONDER,
+};
 pub use ocsp::{Invalidation, OcspSigning, ResponderLookup, SerialStatus};
 pub use revocation::{PublicCaCertificate, PublishedCrl};
 pub use sync::CACHE_TRUST;
 pub use tokens::{NewToken, TOKEN_PREFIX};
+pub use trustbox_store::{JobFilter, JobRecord, JobState};
 
 use committer::GroupCommitter;
 use std::collections::HashMap;
@@ -119,6 +125,7 @@ pub struct Authority {
     pub(crate) revocation: revocation::RevocationState,
     pub(crate) ocsp: ocsp::OcspState,
     pub(crate) sync: sync::SyncState,
+    pub(crate) jobs: jobs::JobsState,
     committer: GroupCommitter,
     refusals: refusals::RefusalAuditor,
 }
@@ -147,6 +154,7 @@ impl Authority {
             revocation: revocation::RevocationState::default(),
             ocsp: ocsp::OcspState::default(),
             sync: sync::SyncState::default(),
+            jobs: jobs::JobsState::default(),
             committer,
             refusals,
         }

@@ -218,32 +218,70 @@ impl Authority {
         self.invalidate(Invalidation::Issuer(issuer));
     }
 
-    /// Issues a delegated responder certificate for every issuer with OCSP on that has none,
-    /// or whose responder has less than a third of its validity left. Run by the leader;
-    /// returns how many were issued.
+    /// Issues a delegated responder certificate for every issuer with OCSP on that needs
+    /// one (see [`Authority::ensure_ocsp_responder`]). Returns how many were issued. The
+    /// scheduler enqueues one `ocsp.responder` job per issuer instead; this runs them all
+    /// in place (startup of tools and tests).
     pub async fn ensure_ocsp_responders(&self) -> Result<usize, AuthorityError> {
-        let now = self.now_s();
-        let validity = self.config.ocsp_responder_validity_s.max(3600);
         let mut issued = 0;
         for tenant in self.store.list_tenants().await? {
-            for rec in self.store.list_issuers(tenant.id).await? {
-                if !rec.ocsp_enabled || rec.not_after <= now {
-                    continue;
+            for issuer in self.responders_due(tenant.id).await? {
+                if self.ensure_ocsp_responder(tenant.id, issuer).await? {
+                    issued += 1;
                 }
-                let current = self.store.ocsp_responder(tenant.id, rec.id).await?;
-                if current.is_some_and(|c| c.not_after - now > validity / 3) {
-                    continue;
-                }
-                let ca = self.load_issuer(tenant.id, rec.id).await?;
-                if ca.revoked {
-                    continue;
-                }
-                self.issue_ocsp_responder(tenant.id, &ca, now, validity)
-                    .await?;
-                issued += 1;
             }
         }
         Ok(issued)
+    }
+
+    /// The tenant's issuers with OCSP on whose responder is missing or has less than a
+    /// third of its validity left.
+    pub(crate) async fn responders_due(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<IssuerId>, AuthorityError> {
+        let now = self.now_s();
+        let validity = self.config.ocsp_responder_validity_s.max(3600);
+        let mut due = Vec::new();
+        for rec in self.store.list_issuers(tenant).await? {
+            if !rec.ocsp_enabled || rec.not_after <= now {
+                continue;
+            }
+            let current = self.store.ocsp_responder(tenant, rec.id).await?;
+            if current.is_none_or(|c| c.not_after - now <= validity / 3) {
+                due.push(rec.id);
+            }
+        }
+        Ok(due)
+    }
+
+    /// Issues a delegated responder certificate for `issuer` if it has OCSP on and its
+    /// responder is missing or has less than a third of its validity left (the work of an
+    /// `ocsp.responder` job). Returns whether one was issued.
+    pub(crate) async fn ensure_ocsp_responder(
+        &self,
+        tenant: TenantId,
+        issuer: IssuerId,
+    ) -> Result<bool, AuthorityError> {
+        let now = self.now_s();
+        let validity = self.config.ocsp_responder_validity_s.max(3600);
+        let Some(rec) = self.store.issuer(tenant, issuer).await? else {
+            return Ok(false);
+        };
+        if !rec.ocsp_enabled || rec.not_after <= now {
+            return Ok(false);
+        }
+        let current = self.store.ocsp_responder(tenant, issuer).await?;
+        if current.is_some_and(|c| c.not_after - now > validity / 3) {
+            return Ok(false);
+        }
+        let ca = self.load_issuer(tenant, issuer).await?;
+        if ca.revoked {
+            return Ok(false);
+        }
+        self.issue_ocsp_responder(tenant, &ca, now, validity)
+            .await?;
+        Ok(true)
     }
 
     async fn issue_ocsp_responder(

@@ -221,23 +221,67 @@ impl Authority {
 
     /// Builds and stores a CRL for every shard of every tenant that is due (revoked into
     /// since its last CRL, never published, or at half its validity). Returns how many
-    /// were published. Run by the leader's worker; safe (if wasteful) to run anywhere.
+    /// were published. The scheduler enqueues one `crl.publish` job per issuer instead;
+    /// this runs them all in place (tools and tests).
     pub async fn publish_due_crls(&self) -> Result<usize, AuthorityError> {
-        let now = self.now_s();
         let mut published = 0;
         for tenant in self.store.list_tenants().await? {
-            for state in self.store.crl_shards_due(tenant.id, now).await? {
-                match self.publish_crl_shard(&state).await {
-                    Ok(true) => published += 1,
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(
-                        issuer = %state.issuer, shard = state.shard, error = %e,
-                        "CRL shard could not be published"
-                    ),
+            for issuer in self.crl_issuers_due(tenant.id).await? {
+                match self.publish_issuer_crls(tenant.id, issuer).await {
+                    Ok(n) => published += n,
+                    Err(e) => tracing::warn!(%issuer, error = %e, "CRLs not published"),
                 }
             }
         }
         Ok(published)
+    }
+
+    /// The tenant's issuers with at least one CRL shard due.
+    pub(crate) async fn crl_issuers_due(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<IssuerId>, AuthorityError> {
+        let mut issuers: Vec<IssuerId> = self
+            .store
+            .crl_shards_due(tenant, self.now_s())
+            .await?
+            .into_iter()
+            .map(|s| s.issuer)
+            .collect();
+        issuers.sort();
+        issuers.dedup();
+        Ok(issuers)
+    }
+
+    /// Publishes every due CRL shard of one issuer (the work of a `crl.publish` job).
+    /// Returns how many were published; fails if any shard could not be.
+    pub(crate) async fn publish_issuer_crls(
+        &self,
+        tenant: TenantId,
+        issuer: IssuerId,
+    ) -> Result<usize, AuthorityError> {
+        let mut published = 0;
+        let mut failed = None;
+        for state in self.store.crl_shards_due(tenant, self.now_s()).await? {
+            if state.issuer != issuer {
+                continue;
+            }
+            match self.publish_crl_shard(&state).await {
+                Ok(true) => published += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(
+                        issuer = %state.issuer, shard = state.shard, error = %e,
+                        "CRL shard could not be published"
+                    );
+                    failed = Some(e);
+                }
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(published),
+        }
     }
 
     /// Builds, signs and stores the CRL of one shard as of now.
@@ -381,41 +425,30 @@ impl Authority {
         self.issuer_view(principal, id).await
     }
 
-    /// The background worker of revocation publishing, until `stop` turns true. Every
-    /// replica runs it: the one holding the leader lease publishes CRLs and keeps OCSP
-    /// responder certificates fresh; every replica drops cached OCSP answers for
-    /// certificates revoked on any replica.
-    pub async fn run_revocation_worker(self: Arc<Self>, stop: watch::Receiver<bool>) {
+    /// The background workers, until `stop` turns true. Every replica runs them: the
+    /// change-feed poller (drops cached answers for what changed on any replica), the job
+    /// runner (claims and runs due jobs), and the scheduler, which acts only while this
+    /// replica holds the leader lease: it enqueues CRL publishing, OCSP responder rotation
+    /// and audit checkpoints as jobs.
+    pub async fn run_background_workers(self: Arc<Self>, stop: watch::Receiver<bool>) {
         let poller = tokio::spawn(self.clone().run_change_poller(stop.clone()));
-        self.run_leader_loop(stop).await;
+        let runner = tokio::spawn(self.clone().run_job_runner(stop.clone()));
+        self.run_scheduler(stop).await;
         let _ = poller.await;
+        let _ = runner.await;
     }
 
-    /// The leader's share of the background work: OCSP responders, CRLs, audit checkpoints.
-    async fn run_leader_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    /// The leader's loop: each tick (and shortly after a revocation here) it enqueues the
+    /// jobs that are due.
+    async fn run_scheduler(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let holder = uuid::Uuid::new_v4().to_string();
-        let mut last_checkpoint: Option<std::time::Instant> = None;
+        let mut marks = crate::jobs::SchedulerMarks::default();
         loop {
             let now = self.now_s();
             match self.store.try_lease(LEASE, &holder, now, LEASE_TTL_S).await {
                 Ok(true) => {
-                    if let Err(e) = self.ensure_ocsp_responders().await {
-                        tracing::warn!(error = %e, "OCSP responder rotation failed");
-                    }
-                    if let Err(e) = self.publish_due_crls().await {
-                        tracing::warn!(error = %e, "CRL publishing failed");
-                    }
-                    if last_checkpoint.is_none_or(|t| t.elapsed() >= crate::audit::CHECKPOINT_EVERY)
-                    {
-                        match self.checkpoint_all().await {
-                            Ok(n) => {
-                                last_checkpoint = Some(std::time::Instant::now());
-                                if n > 0 {
-                                    tracing::info!(tenants = n, "audit checkpoints signed");
-                                }
-                            }
-                            Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),
-                        }
+                    if let Err(e) = self.schedule_jobs(&mut marks).await {
+                        tracing::warn!(error = %e, "scheduling jobs failed");
                     }
                 }
                 Ok(false) => {}

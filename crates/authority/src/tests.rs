@@ -503,7 +503,7 @@ async fn an_expired_token_is_refused() {
 async fn the_leader_signs_checkpoints_on_its_own() {
     let env = env().await;
     let (stop, rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(env.authority.clone().run_revocation_worker(rx));
+    let worker = tokio::spawn(env.authority.clone().run_background_workers(rx));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let exported = loop {
         let cps = env

@@ -98,6 +98,34 @@ pub enum CertCommand {
 }
 
 /// `trustbox ca ...`
+/// Background jobs of the token's tenant (needs `ca:admin`).
+#[derive(Subcommand, Debug)]
+pub enum JobCommand {
+    /// List jobs, newest first.
+    List {
+        /// Only jobs in this state: pending, running, retry_wait, completed, failed,
+        /// abandoned, cancelled.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only jobs of this kind (`crl.publish`, `ocsp.responder`, `audit.checkpoint`).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Most jobs shown.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Show one job.
+    Show {
+        /// Job id.
+        id: String,
+    },
+    /// Cancel a job that is pending or waiting to retry.
+    Cancel {
+        /// Job id.
+        id: String,
+    },
+}
+
 #[derive(Subcommand, Debug)]
 pub enum CaCommand {
     /// List issuers.
@@ -334,4 +362,73 @@ pub async fn ca(api: ApiArgs, command: CaCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `trustbox job ...`.
+pub async fn job(api: ApiArgs, command: JobCommand) -> anyhow::Result<ExitCode> {
+    let client = api.client()?;
+    let v = match command {
+        JobCommand::List { state, kind, limit } => {
+            let mut q = vec![format!("limit={limit}")];
+            for (k, v) in [("state", state), ("kind", kind)] {
+                if let Some(v) = v {
+                    q.push(format!("{k}={}", encode_query(&v)));
+                }
+            }
+            let v = check(
+                &client.get(&format!("/api/v1/jobs?{}", q.join("&"))).await?,
+                200,
+            )?;
+            if !api.json {
+                let rows = v["items"]
+                    .as_array()
+                    .map(|a| a.iter().map(job_row).collect())
+                    .unwrap_or_default();
+                table(JOB_HEADERS, rows);
+                return Ok(ExitCode::SUCCESS);
+            }
+            v
+        }
+        JobCommand::Show { id } => check(
+            &client
+                .get(&format!("/api/v1/jobs/{}", encode_query(&id)))
+                .await?,
+            200,
+        )?,
+        JobCommand::Cancel { id } => check(
+            &client
+                .request(
+                    "POST",
+                    &format!("/api/v1/jobs/{}/cancel", encode_query(&id)),
+                    None,
+                )
+                .await?,
+            200,
+        )?,
+    };
+    if api.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        table(JOB_HEADERS, vec![job_row(&v)]);
+        if let Some(e) = v["last_error"].as_str() {
+            println!("last error: {e}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+const JOB_HEADERS: &[&str] = &[
+    "ID", "KIND", "KEY", "STATE", "ATTEMPTS", "RUN AT", "FINISHED",
+];
+
+fn job_row(j: &Value) -> Vec<String> {
+    vec![
+        s(&j["id"]),
+        s(&j["kind"]),
+        s(&j["key"]),
+        s(&j["state"]),
+        format!("{}/{}", s(&j["attempts"]), s(&j["max_attempts"])),
+        s(&j["run_at"]),
+        s(&j["finished_at"]),
+    ]
 }

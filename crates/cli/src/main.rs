@@ -57,6 +57,14 @@ enum Command {
         #[command(subcommand)]
         command: client_cmds::CaCommand,
     },
+    /// Background jobs (CRL publishing, OCSP responder rotation, checkpoints), through the
+    /// API.
+    Job {
+        #[command(flatten)]
+        api: client_cmds::ApiArgs,
+        #[command(subcommand)]
+        command: client_cmds::JobCommand,
+    },
     /// Benchmarks against a running server.
     Bench {
         #[command(subcommand)]
@@ -493,6 +501,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Cert { api, command } => return client_cmds::cert(api, command).await,
         Command::Ca { api, command } => return client_cmds::ca(api, command).await,
+        Command::Job { api, command } => return client_cmds::job(api, command).await,
         Command::Bench { command } => bench::run(command).await?,
     }
     Ok(std::process::ExitCode::SUCCESS)

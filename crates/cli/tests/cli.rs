@@ -294,12 +294,70 @@ fn up_token_client_commands_and_audit_verify() {
     let (code, _, err) = trustbox(&["cert", "revoke", &id, "--reason", "superseded"], &env_ci);
     assert_ne!(code, 0);
     assert!(err.contains("403"), "{err}");
+    let newest_publish = |state: Option<&str>| {
+        let mut args = vec!["job", "list", "--kind", "crl.publish", "--json"];
+        if let Some(st) = state {
+            args.extend(["--state", st]);
+        }
+        let (code, out, err) = trustbox(&args, &env_admin);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        v["items"][0].clone()
+    };
+    // wait for the first start's publications to settle, then revoke
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let before = newest_publish(None)["id"].as_str().unwrap_or("").to_owned();
     let (code, out, err) = trustbox(
         &["cert", "revoke", &id, "--reason", "superseded"],
         &env_admin,
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("superseded"));
+
+    // the revocation is published by a new crl.publish job, visible with its state
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let job = loop {
+        let j = newest_publish(Some("completed"));
+        if j["id"].as_str().is_some_and(|i| i > before.as_str())
+            || std::time::Instant::now() > deadline
+        {
+            break j;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(
+        job["id"].as_str().is_some_and(|i| i > before.as_str()),
+        "no crl.publish job completed after the revocation: {job}"
+    );
+    assert_eq!(
+        (&job["kind"], &job["state"]),
+        (
+            &serde_json::json!("crl.publish"),
+            &serde_json::json!("completed")
+        )
+    );
+    let (code, out, _) = trustbox(&["job", "list"], &env_admin);
+    assert_eq!(code, 0);
+    assert!(
+        out.lines()
+            .next()
+            .is_some_and(|h| h.starts_with("ID") && h.contains("STATE")),
+        "{out}"
+    );
+    assert!(
+        out.contains("ocsp.responder") && out.contains("completed"),
+        "{out}"
+    );
+    let job_id = job["id"].as_str().expect("id");
+    let (code, out, _) = trustbox(&["job", "show", job_id, "--json"], &env_admin);
+    assert_eq!(code, 0);
+    assert!(out.contains(job_id));
+    let (code, _, err) = trustbox(&["job", "cancel", job_id], &env_admin);
+    assert_ne!(code, 0, "a completed job cannot be cancelled");
+    assert!(err.contains("409"), "{err}");
+    let (code, _, err) = trustbox(&["job", "list"], &env_ci);
+    assert_ne!(code, 0);
+    assert!(err.contains("403"), "jobs need ca:admin: {err}");
 
     // audit verify: intact, then broken at the edited event
     let (code, out, err) = trustbox(

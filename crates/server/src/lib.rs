@@ -223,7 +223,7 @@ pub async fn start(mut cfg: ServerConfig) -> Result<RunningServer, ServerError> 
         rx.clone(),
     )));
     tasks.push(tokio::spawn(
-        prepared.authority.clone().run_revocation_worker(rx),
+        prepared.authority.clone().run_background_workers(rx),
     ));
     tracing::info!(%addr, data_dir = %prepared.paths.root.display(), "TrustBox serving HTTPS");
     Ok(RunningServer {

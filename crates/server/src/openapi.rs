@@ -112,6 +112,7 @@ problem_responses! {
         api::list_tenants, api::create_tenant,
         api::create_token, api::list_tokens, api::revoke_token,
         api::list_audit, api::verify_audit,
+        api::list_jobs, api::get_job, api::cancel_job,
         openapi_json,
     ),
     components(schemas(api::Problem), responses(

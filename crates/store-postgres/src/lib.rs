@@ -9,13 +9,38 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use trustbox_store::migrate::{self, Migration};
 use trustbox_store::{__sql::map_sqlx_error, StoreError};
 
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_init.sql")),
-    (2, include_str!("../migrations/0002_revocation.sql")),
-    (3, include_str!("../migrations/0003_isolation.sql")),
-    (4, include_str!("../migrations/0004_rls.sql")),
+/// Migrations in order, applied under [`MIGRATION_LOCK`]. Applied scripts are frozen: their
+/// checksums are recorded and checked ([`trustbox_store::migrate`]); change the schema with a
+/// new migration.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init",
+        sql: include_str!("../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_revocation",
+        sql: include_str!("../migrations/0002_revocation.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_isolation",
+        sql: include_str!("../migrations/0003_isolation.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_rls",
+        sql: include_str!("../migrations/0004_rls.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "0005_jobs",
+        sql: include_str!("../migrations/0005_jobs.sql"),
+    },
 ];
 /// Advisory lock key serializing migrations across replicas ("tbxmigr").
 const MIGRATION_LOCK: i64 = 0x0074_6278_6d69_6772;
@@ -125,6 +150,12 @@ impl PostgresStore {
         self.sqlx_revoked_for_crl(tenant, issuer, shard, now).await
     }
 
+    /// Applies the pending migrations as the owner, in one transaction under
+    /// [`MIGRATION_LOCK`]: creates `schema_migrations` (or adds the columns an older one
+    /// lacks), checks the applied history against [`MIGRATIONS`] ([`migrate::plan`]; a
+    /// refusal changes nothing), records the checksum of rows applied before checksums were
+    /// recorded ([`migrate::adoptions`]), then applies each pending script and records its
+    /// name and checksum.
     async fn run_migrations(&self) -> Result<(), StoreError> {
         let mut tx = self.owner.begin().await.map_err(map_sqlx_error)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -132,30 +163,64 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map_sqlx_error)?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        sqlx::query(migrate::CREATE_TABLE)
             .execute(&mut *tx)
             .await
             .map_err(map_sqlx_error)?;
-        for (version, sql) in MIGRATIONS {
-            let done: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_sqlx_error)?;
-            if done.is_none() {
-                for statement in trustbox_store::split_sql(sql) {
-                    sqlx::query(statement)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_sqlx_error)?;
-                }
-                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, EXTRACT(EPOCH FROM now())::BIGINT)")
-                    .bind(version)
+        // The table unqualified statements resolve to (search_path), as they do below.
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT attname::text FROM pg_attribute \
+             WHERE attrelid = 'schema_migrations'::regclass AND attnum > 0 AND NOT attisdropped",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        for (column, kind) in migrate::ADDED_COLUMNS {
+            if !columns.iter().any(|c| c == column) {
+                let alter = format!(
+                    "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS {column} {kind}"
+                );
+                sqlx::query(&alter)
                     .execute(&mut *tx)
                     .await
                     .map_err(map_sqlx_error)?;
             }
+        }
+        let applied: Vec<migrate::AppliedMigration> =
+            sqlx::query_as::<_, (i64, Option<String>, Option<String>)>(migrate::SELECT_APPLIED)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_sqlx_error)?
+                .into_iter()
+                .map(Into::into)
+                .collect();
+        let pending = migrate::plan(MIGRATIONS, &applied)?;
+        for adopted in migrate::adoptions(MIGRATIONS, &applied) {
+            sqlx::query(migrate::RECORD_ADOPTED)
+                .bind(adopted.version)
+                .bind(adopted.name)
+                .bind(adopted.checksum())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx_error)?;
+        }
+        for migration in pending {
+            for statement in trustbox_store::split_sql(migration.sql) {
+                sqlx::query(statement)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+            }
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, applied_at, name, checksum) \
+                 VALUES ($1, EXTRACT(EPOCH FROM now())::BIGINT, $2, $3)",
+            )
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(migration.checksum())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx_error)?;
         }
         tx.commit().await.map_err(map_sqlx_error)
     }
@@ -217,6 +282,127 @@ mod tests {
         trustbox_store::testsuite::run_all(&store).await;
     }
 
+    type HistoryRow = (i64, i64, Option<String>, Option<String>);
+
+    /// `schema_migrations` as stored: version, applied_at, name, checksum.
+    async fn history(store: &PostgresStore) -> Vec<HistoryRow> {
+        sqlx::query_as(
+            "SELECT version, applied_at, name, checksum FROM schema_migrations ORDER BY version",
+        )
+        .fetch_all(&store.owner)
+        .await
+        .expect("history")
+    }
+
+    /// Version, name and checksum of each row; every one must have been recorded.
+    fn recorded(rows: &[HistoryRow]) -> Vec<(i64, String, String)> {
+        rows.iter()
+            .map(|(v, _, n, c)| {
+                (
+                    *v,
+                    n.clone().expect("name recorded"),
+                    c.clone().expect("checksum recorded"),
+                )
+            })
+            .collect()
+    }
+
+    fn compiled() -> Vec<(i64, String, String)> {
+        MIGRATIONS
+            .iter()
+            .map(|m| (m.version, m.name.to_owned(), m.checksum()))
+            .collect()
+    }
+
+    /// A fresh database records each migration's name and checksum; migrating it again
+    /// rewrites no row.
+    #[tokio::test]
+    async fn migrations_record_checksums_and_a_second_run_is_a_no_op() {
+        let Some(url) = testing::fresh_schema_url().await else {
+            return;
+        };
+        let store = PostgresStore::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let before = history(&store).await;
+        assert_eq!(recorded(&before), compiled());
+        let versions = "SELECT string_agg(xmin::text, ',' ORDER BY version) FROM schema_migrations";
+        let row_versions: String = sqlx::query_scalar(versions)
+            .fetch_one(&store.owner)
+            .await
+            .expect("xmin");
+        store.migrate().await.expect("second migrate");
+        assert_eq!(history(&store).await, before);
+        let after: String = sqlx::query_scalar(versions)
+            .fetch_one(&store.owner)
+            .await
+            .expect("xmin");
+        assert_eq!(after, row_versions, "no row rewritten on a second run");
+    }
+
+    /// Editing an applied script (here: its recorded checksum) stops `migrate` with an
+    /// error naming the migration and both checksums.
+    #[tokio::test]
+    async fn an_edited_migration_is_refused() {
+        let Some(url) = testing::fresh_schema_url().await else {
+            return;
+        };
+        let store = PostgresStore::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let forged = migrate::checksum("-- not the script that was applied\n");
+        sqlx::query("UPDATE schema_migrations SET checksum = $1 WHERE version = 1")
+            .bind(&forged)
+            .execute(&store.owner)
+            .await
+            .expect("edit the recorded checksum");
+        let e = store.migrate().await.expect_err("an edited migration");
+        let expected = migrate::MigrationError::Edited {
+            version: 1,
+            name: "0001_init",
+            recorded: forged,
+            compiled: MIGRATIONS[0].checksum(),
+        };
+        assert!(
+            matches!(&e, StoreError::Corrupt(m) if *m == expected.to_string()),
+            "{e:?}"
+        );
+    }
+
+    /// A database the binary does not know all migrations of is newer than the binary.
+    #[tokio::test]
+    async fn a_database_newer_than_the_binary_is_refused() {
+        let Some(url) = testing::fresh_schema_url().await else {
+            return;
+        };
+        let store = PostgresStore::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at, name, checksum) VALUES (9999, 0, '9999_future', 'x')")
+            .execute(&store.owner)
+            .await
+            .expect("a future migration");
+        let e = store.migrate().await.expect_err("a newer database");
+        assert!(
+            matches!(&e, StoreError::Corrupt(m) if m.contains("migration 9999 (9999_future)") && m.contains("newer than the binary")),
+            "{e:?}"
+        );
+    }
+
+    /// A database migrated before checksums were recorded (no `name`/`checksum` columns)
+    /// gains the columns and has the compiled checksums recorded for its applied rows.
+    #[tokio::test]
+    async fn a_database_migrated_before_checksums_is_adopted() {
+        let Some(url) = testing::fresh_schema_url().await else {
+            return;
+        };
+        let store = PostgresStore::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        sqlx::query("ALTER TABLE schema_migrations DROP COLUMN checksum, DROP COLUMN name")
+            .execute(&store.owner)
+            .await
+            .expect("the old table shape");
+        store.migrate().await.expect("adopting migrate");
+        assert_eq!(recorded(&history(&store).await), compiled());
+    }
+
     /// Every tenant-owned table, for the row-level security checks.
     const TENANT_TABLES: &[&str] = &[
         "tenants",
@@ -232,6 +418,8 @@ mod tests {
         "audit_keys",
         "audit_checkpoints",
         "changes",
+        "jobs",
+        "outbox",
     ];
 
     /// Row-level security holds in the database itself: the application role with no

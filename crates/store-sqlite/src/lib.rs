@@ -12,13 +12,33 @@ use sqlx::sqlite::{
 };
 use std::path::Path;
 use std::time::Duration;
+use trustbox_store::migrate::{self, Migration};
 use trustbox_store::{__sql::map_sqlx_error, StoreError};
 
-/// Migrations in order; each runs once, in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_init.sql")),
-    (2, include_str!("../migrations/0002_revocation.sql")),
-    (3, include_str!("../migrations/0003_isolation.sql")),
+/// Migrations in order; each runs once, in its own transaction. Applied scripts are frozen:
+/// their checksums are recorded and checked ([`trustbox_store::migrate`]); change the schema
+/// with a new migration.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init",
+        sql: include_str!("../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_revocation",
+        sql: include_str!("../migrations/0002_revocation.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_isolation",
+        sql: include_str!("../migrations/0003_isolation.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_jobs",
+        sql: include_str!("../migrations/0004_jobs.sql"),
+    },
 ];
 /// Migrations that rebuild referenced tables: run with foreign-key enforcement off (it
 /// cannot change inside a transaction) and checked with `foreign_key_check` before commit.
@@ -95,19 +115,16 @@ impl SqliteStore {
     async fn run_migrations(&self) -> Result<(), StoreError> {
         use sqlx::Connection as _;
         let mut conn = self.write.acquire().await.map_err(map_sqlx_error)?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
-            .execute(&mut *conn)
-            .await
-            .map_err(map_sqlx_error)?;
-        for (version, sql) in MIGRATIONS {
-            let rebuild = REBUILDS.contains(version);
+        let pending = Self::plan_migrations(&mut conn).await?;
+        for migration in pending {
+            let rebuild = REBUILDS.contains(&migration.version);
             if rebuild {
                 sqlx::query("PRAGMA foreign_keys = OFF")
                     .execute(&mut *conn)
                     .await
                     .map_err(map_sqlx_error)?;
             }
-            let result = Self::migrate_one(&mut conn, *version, sql, rebuild).await;
+            let result = Self::migrate_one(&mut conn, migration, rebuild).await;
             if rebuild {
                 sqlx::query("PRAGMA foreign_keys = ON")
                     .execute(&mut *conn)
@@ -120,14 +137,67 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Applies migration `version` unless it was applied already, in one transaction.
+    /// Creates `schema_migrations` (or adds the columns an older one lacks), checks the
+    /// applied history against [`MIGRATIONS`] ([`migrate::plan`]), records the checksum of
+    /// rows applied before checksums were recorded ([`migrate::adoptions`]) and returns the
+    /// pending migrations; all in one transaction, so a refusal changes nothing.
+    async fn plan_migrations(
+        conn: &mut sqlx::SqliteConnection,
+    ) -> Result<Vec<&'static Migration>, StoreError> {
+        use sqlx::Connection as _;
+        let mut tx = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_sqlx_error)?;
+        sqlx::query(migrate::CREATE_TABLE)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        let columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('schema_migrations')")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_sqlx_error)?;
+        for (column, kind) in migrate::ADDED_COLUMNS {
+            if !columns.iter().any(|c| c == column) {
+                let alter = format!("ALTER TABLE schema_migrations ADD COLUMN {column} {kind}");
+                sqlx::query(&alter)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+            }
+        }
+        let applied: Vec<migrate::AppliedMigration> =
+            sqlx::query_as::<_, (i64, Option<String>, Option<String>)>(migrate::SELECT_APPLIED)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_sqlx_error)?
+                .into_iter()
+                .map(Into::into)
+                .collect();
+        let pending = migrate::plan(MIGRATIONS, &applied)?;
+        for adopted in migrate::adoptions(MIGRATIONS, &applied) {
+            sqlx::query(migrate::RECORD_ADOPTED)
+                .bind(adopted.version)
+                .bind(adopted.name)
+                .bind(adopted.checksum())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx_error)?;
+        }
+        tx.commit().await.map_err(map_sqlx_error)?;
+        Ok(pending)
+    }
+
+    /// Applies `migration` unless it was applied already (by another process since
+    /// [`Self::plan_migrations`]), in one transaction, recording its name and checksum.
     async fn migrate_one(
         conn: &mut sqlx::SqliteConnection,
-        version: i64,
-        sql: &str,
+        migration: &Migration,
         check_foreign_keys: bool,
     ) -> Result<(), StoreError> {
         use sqlx::Connection as _;
+        let version = migration.version;
         let mut tx = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
@@ -141,7 +211,7 @@ impl SqliteStore {
         if done.is_some() {
             return tx.commit().await.map_err(map_sqlx_error);
         }
-        for statement in trustbox_store::split_sql(sql) {
+        for statement in trustbox_store::split_sql(migration.sql) {
             sqlx::query(statement)
                 .execute(&mut *tx)
                 .await
@@ -160,9 +230,12 @@ impl SqliteStore {
             }
         }
         sqlx::query(
-            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, strftime('%s','now'))",
+            "INSERT INTO schema_migrations (version, applied_at, name, checksum) \
+             VALUES ($1, strftime('%s','now'), $2, $3)",
         )
         .bind(version)
+        .bind(migration.name)
+        .bind(migration.checksum())
         .execute(&mut *tx)
         .await
         .map_err(map_sqlx_error)?;
@@ -304,6 +377,132 @@ mod tests {
         let events = store.list_audit(tenant, 0, 10_000).await.expect("audit");
         assert_eq!(events.len(), 1 + 1 + 2000 + 200);
         verify_events(0, GENESIS_HASH.into(), &events).expect("one intact chain");
+    }
+
+    /// `schema_migrations` as stored: version, applied_at, name, checksum.
+    async fn history(store: &SqliteStore) -> Vec<(i64, i64, Option<String>, Option<String>)> {
+        sqlx::query_as(
+            "SELECT version, applied_at, name, checksum FROM schema_migrations ORDER BY version",
+        )
+        .fetch_all(&store.write)
+        .await
+        .expect("history")
+    }
+
+    /// The history a fully migrated database records: every migration with its checksum.
+    fn recorded(rows: &[(i64, i64, Option<String>, Option<String>)]) -> Vec<(i64, String, String)> {
+        rows.iter()
+            .map(|(v, _, n, c)| {
+                (
+                    *v,
+                    n.clone().expect("name recorded"),
+                    c.clone().expect("checksum recorded"),
+                )
+            })
+            .collect()
+    }
+
+    fn compiled() -> Vec<(i64, String, String)> {
+        MIGRATIONS
+            .iter()
+            .map(|m| (m.version, m.name.to_owned(), m.checksum()))
+            .collect()
+    }
+
+    async fn schema_version(store: &SqliteStore) -> i64 {
+        sqlx::query_scalar("PRAGMA schema_version")
+            .fetch_one(&store.write)
+            .await
+            .expect("schema_version")
+    }
+
+    /// A fresh database records each migration's name and checksum; migrating it again
+    /// changes neither the history nor the schema.
+    #[tokio::test]
+    async fn migrations_record_checksums_and_a_second_run_is_a_no_op() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let before = history(&store).await;
+        assert_eq!(recorded(&before), compiled());
+        let schema = schema_version(&store).await;
+        store.migrate().await.expect("second migrate");
+        assert_eq!(history(&store).await, before);
+        assert_eq!(
+            schema_version(&store).await,
+            schema,
+            "no DDL on a second run"
+        );
+    }
+
+    /// Editing an applied script (here: its recorded checksum) stops `migrate` with an
+    /// error naming the migration and both checksums.
+    #[tokio::test]
+    async fn an_edited_migration_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let forged = migrate::checksum("-- not the script that was applied\n");
+        sqlx::query("UPDATE schema_migrations SET checksum = $1 WHERE version = 1")
+            .bind(&forged)
+            .execute(&store.write)
+            .await
+            .expect("edit the recorded checksum");
+        let e = store.migrate().await.expect_err("an edited migration");
+        let expected = migrate::MigrationError::Edited {
+            version: 1,
+            name: "0001_init",
+            recorded: forged,
+            compiled: MIGRATIONS[0].checksum(),
+        };
+        assert!(
+            matches!(&e, StoreError::Corrupt(m) if *m == expected.to_string()),
+            "{e:?}"
+        );
+    }
+
+    /// A database the binary does not know all migrations of is newer than the binary.
+    #[tokio::test]
+    async fn a_database_newer_than_the_binary_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at, name, checksum) VALUES (9999, 0, '9999_future', 'x')")
+            .execute(&store.write)
+            .await
+            .expect("a future migration");
+        let e = store.migrate().await.expect_err("a newer database");
+        assert!(
+            matches!(&e, StoreError::Corrupt(m) if m.contains("migration 9999 (9999_future)") && m.contains("newer than the binary")),
+            "{e:?}"
+        );
+    }
+
+    /// A database migrated before checksums were recorded (no `name`/`checksum` columns)
+    /// gains the columns and has the compiled checksums recorded for its applied rows.
+    #[tokio::test]
+    async fn a_database_migrated_before_checksums_is_adopted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        for column in ["checksum", "name"] {
+            sqlx::query(&format!(
+                "ALTER TABLE schema_migrations DROP COLUMN {column}"
+            ))
+            .execute(&store.write)
+            .await
+            .expect("the old table shape");
+        }
+        store.migrate().await.expect("adopting migrate");
+        assert_eq!(recorded(&history(&store).await), compiled());
     }
 
     #[tokio::test]

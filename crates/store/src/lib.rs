@@ -9,19 +9,24 @@
 //! per engine with that engine's concrete `sqlx` types; engines own their migrations.
 
 mod audit;
+mod jobs;
+pub mod migrate;
 mod records;
 mod sql;
+mod sql_jobs;
 
 #[doc(hidden)]
 pub mod __sql {
     //! Support for [`impl_sql_store!`](crate::impl_sql_store); not a public API.
     pub use crate::sql::{decode, map_sqlx_error, REVOKED_FOR_CRL};
     pub use futures_util::TryStreamExt;
+    pub use trustbox_types::JobId;
 }
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
 pub use audit::{event_hash, verify_events, ChainBreak, GENESIS_HASH};
+pub use jobs::{JobFilter, JobFinish, JobRecord, JobState, JobStore, NewJob, OutboxRecord};
 pub use records::*;
 
 use async_trait::async_trait;
@@ -55,7 +60,7 @@ pub enum RevokeOutcome {
 
 /// The persistence contract every engine implements.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: JobStore + Send + Sync + std::fmt::Debug {
     /// Applies pending migrations (idempotent; safe with several replicas starting).
     async fn migrate(&self) -> Result<(), StoreError>;
 

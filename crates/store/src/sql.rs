@@ -1343,6 +1343,8 @@ macro_rules! impl_sql_store {
                     out
                 }
             }
+
+            $crate::__impl_sql_jobs!($store, $db, begin = $begin, rls = $rls);
         };
     };
 }

@@ -125,6 +125,7 @@ pub async fn run_all(store: &dyn Store) {
     cross_tenant_references(store).await;
     audit_keys_checkpoints_and_reseal(store).await;
     change_feed(store).await;
+    jobs_and_outbox(store).await;
     store.migrate().await.expect("migrations are idempotent");
 }
 
@@ -951,4 +952,260 @@ async fn change_feed(store: &dyn Store) {
             .len(),
         1
     );
+}
+
+fn new_job(tenant: TenantId, kind: &str, key: &str, max_attempts: u32, run_at: i64) -> NewJob {
+    NewJob {
+        tenant,
+        id: trustbox_types::JobId::generate(),
+        kind: kind.into(),
+        key: key.into(),
+        payload: "{}".into(),
+        max_attempts,
+        run_at,
+        created_at: run_at,
+    }
+}
+
+async fn claimed(store: &dyn Store, holder: &str, now: i64) -> Vec<JobRecord> {
+    store
+        .claim_jobs(holder, now, now + 10, 10)
+        .await
+        .expect("claim")
+}
+
+async fn state_of(store: &dyn Store, tenant: TenantId, id: trustbox_types::JobId) -> JobRecord {
+    store.job(tenant, id).await.expect("job").expect("exists")
+}
+
+async fn jobs_and_outbox(store: &dyn Store) {
+    let t = tenant(store, "jobs").await;
+    let other = tenant(store, "jobs-other").await;
+    let a = new_job(t, "test.ok", "a", 3, 100);
+    let b = new_job(t, "test.flaky", "b", 2, 100);
+    let later = new_job(t, "test.ok", "later", 3, 500);
+    for j in [&a, &b, &later] {
+        assert!(store.enqueue_job(j).await.expect("enqueue"));
+    }
+    let dup = new_job(t, "test.ok", "a", 3, 100);
+    assert!(
+        !store.enqueue_job(&dup).await.expect("enqueue"),
+        "one active job per kind and key"
+    );
+    assert!(store.job(t, dup.id).await.expect("job").is_none());
+
+    assert!(
+        claimed(store, "w1", 50).await.is_empty(),
+        "nothing is due yet"
+    );
+    let mut got = claimed(store, "w1", 100).await;
+    got.sort_by_key(|j| j.key.clone());
+    assert_eq!(
+        got.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    for j in &got {
+        assert_eq!(j.state, JobState::Running);
+        assert_eq!(j.attempts, 1);
+        assert_eq!(j.lease_holder.as_deref(), Some("w1"));
+        assert_eq!(j.lease_until, Some(110));
+    }
+    assert!(
+        claimed(store, "w2", 101).await.is_empty(),
+        "a held job is claimed once"
+    );
+
+    // completed, by its holder only; the outbox announces it
+    assert!(!store
+        .finish_job(t, a.id, "w2", &JobFinish::Completed, 102)
+        .await
+        .expect("finish"));
+    assert!(store
+        .finish_job(t, a.id, "w1", &JobFinish::Completed, 102)
+        .await
+        .expect("finish"));
+    let done = state_of(store, t, a.id).await;
+    assert_eq!(
+        (done.state, done.finished_at, done.lease_holder),
+        (JobState::Completed, Some(102), None)
+    );
+    let again = new_job(t, "test.ok", "a", 3, 1000);
+    assert!(
+        store.enqueue_job(&again).await.expect("enqueue"),
+        "an ended job frees its key"
+    );
+
+    // a failed attempt waits for its retry time
+    let retry = JobFinish::Retry {
+        at: 120,
+        error: "flaked".into(),
+    };
+    assert!(store
+        .finish_job(t, b.id, "w1", &retry, 103)
+        .await
+        .expect("finish"));
+    let waiting = state_of(store, t, b.id).await;
+    assert_eq!(
+        (waiting.state, waiting.run_at, waiting.last_error.as_deref()),
+        (JobState::RetryWait, 120, Some("flaked"))
+    );
+    assert!(claimed(store, "w1", 119).await.is_empty());
+    let got = claimed(store, "w1", 120).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].id, got[0].attempts), (b.id, 2));
+
+    // its worker stops after the last attempt: abandoned, announced, not run again
+    assert!(claimed(store, "w2", 131).await.is_empty());
+    let gone = state_of(store, t, b.id).await;
+    assert_eq!(
+        (gone.state, gone.finished_at),
+        (JobState::Abandoned, Some(131))
+    );
+    assert!(!store
+        .finish_job(t, b.id, "w1", &JobFinish::Completed, 132)
+        .await
+        .expect("finish"));
+
+    // a lapsed lease with attempts left is claimed by another worker; then it fails
+    let c = new_job(t, "test.bad", "c", 3, 200);
+    assert!(store.enqueue_job(&c).await.expect("enqueue"));
+    assert_eq!(claimed(store, "w1", 200).await.len(), 1);
+    let got = claimed(store, "w2", 211).await;
+    assert_eq!(
+        (got.len(), got[0].attempts, got[0].lease_holder.as_deref()),
+        (1, 2, Some("w2"))
+    );
+    let failed = JobFinish::Failed {
+        error: "broken".into(),
+    };
+    assert!(store
+        .finish_job(t, c.id, "w2", &failed, 212)
+        .await
+        .expect("finish"));
+    assert_eq!(state_of(store, t, c.id).await.state, JobState::Failed);
+
+    // cancel a waiting job; not twice; not another tenant's
+    assert!(matches!(
+        store
+            .cancel_job(other, later.id, 300, &event(other, "job.cancel"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let cancelled = store
+        .cancel_job(t, later.id, 300, &event(t, "job.cancel"))
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    assert!(matches!(
+        store
+            .cancel_job(t, later.id, 301, &event(t, "job.cancel"))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    let topics: Vec<String> = store
+        .list_outbox(t, 0, 100)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|o| o.topic)
+        .collect();
+    assert_eq!(
+        topics,
+        [
+            "job.completed",
+            "job.abandoned",
+            "job.failed",
+            "job.cancelled"
+        ]
+    );
+    assert!(store
+        .list_outbox(other, 0, 100)
+        .await
+        .expect("outbox")
+        .is_empty());
+
+    // listing: newest first, filters, keyset pages, tenant-scoped
+    let all = store
+        .list_jobs(
+            t,
+            &JobFilter {
+                limit: 100,
+                ..JobFilter::default()
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(all.len(), 5);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let completed = store
+        .list_jobs(
+            t,
+            &JobFilter {
+                state: Some(JobState::Completed),
+                limit: 100,
+                ..JobFilter::default()
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(completed.iter().map(|j| j.id).collect::<Vec<_>>(), [a.id]);
+    let flaky = store
+        .list_jobs(
+            t,
+            &JobFilter {
+                kind: Some("test.flaky".into()),
+                limit: 100,
+                ..JobFilter::default()
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(flaky.iter().map(|j| j.id).collect::<Vec<_>>(), [b.id]);
+    let page = store
+        .list_jobs(
+            t,
+            &JobFilter {
+                before: Some(all[1].id),
+                limit: 2,
+                ..JobFilter::default()
+            },
+        )
+        .await
+        .expect("page");
+    assert_eq!(
+        page.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [all[2].id, all[3].id]
+    );
+    assert!(store
+        .list_jobs(
+            other,
+            &JobFilter {
+                limit: 100,
+                ..JobFilter::default()
+            }
+        )
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(store.job(other, a.id).await.expect("job").is_none());
+
+    // pruning drops ended jobs and old outbox rows, not active ones
+    assert_eq!(store.prune_jobs(t, 10_000, 100).await.expect("prune"), 4);
+    let left = store
+        .list_jobs(
+            t,
+            &JobFilter {
+                limit: 100,
+                ..JobFilter::default()
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(left.iter().map(|j| j.id).collect::<Vec<_>>(), [again.id]);
+    assert!(store
+        .list_outbox(t, 0, 100)
+        .await
+        .expect("outbox")
+        .is_empty());
 }

@@ -59,3 +59,7 @@ id_type!(
     /// Identifies an audit event.
     AuditEventId
 );
+id_type!(
+    /// Identifies a background job.
+    JobId
+);

@@ -11,7 +11,7 @@ mod scope;
 mod serial;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use ids::{AuditEventId, CertificateId, IssuerId, ProfileId, TenantId, TokenId};
+pub use ids::{AuditEventId, CertificateId, IssuerId, JobId, ProfileId, TenantId, TokenId};
 pub use key::{KeyAlgorithm, ParseKeyAlgorithmError};
 pub use revocation::{ParseRevocationReasonError, RevocationReason};
 pub use scope::{ParseScopeError, Scope, ScopeSet};

@@ -32,6 +32,8 @@ struct Owned {
     /// A valid document for A's profile (PUT by B must fail on ownership, not validation).
     profile_doc: Value,
     token: String,
+    /// One of A's background jobs.
+    job: String,
 }
 
 fn body_of(r: &Response) -> Value {
@@ -86,6 +88,8 @@ fn cases(a: &Owned, csr: &str) -> Vec<Case> {
             Some(a.profile_doc.clone()),
         ),
         c("DELETE", "/api/v1/tokens/{id}", &a.token, "", None),
+        c("GET", "/api/v1/jobs/{id}", &a.job, "", None),
+        c("POST", "/api/v1/jobs/{id}/cancel", &a.job, "/cancel", None),
         // A's issuer named in a body: as the signer of a certificate, as a new CA's parent
         Case {
             method: "POST",
@@ -102,6 +106,20 @@ fn cases(a: &Owned, csr: &str) -> Vec<Case> {
             twin: format!("parent:{ghost}"),
         },
     ]
+}
+
+/// The id of one of the caller's background jobs, waiting for the scheduler to enqueue one
+/// (a new tenant's issuers need CRLs and OCSP responders).
+async fn first_job(c: &Client) -> anyhow::Result<String> {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let page = c.get("/api/v1/jobs?limit=1").await?.json()?;
+        if let Some(id) = page["items"][0]["id"].as_str() {
+            return Ok(id.to_owned());
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "no job was scheduled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A profile named `name`, derived from the built-in `tls-server`.
@@ -127,6 +145,7 @@ const NOT_OBJECT_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/tokens"),
     ("POST", "/api/v1/tokens"),
     ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/jobs"), // B's own list: checked below to hold nothing of A's
     ("GET", "/api/v1/audit/verify"),
     ("POST", "/api/v1/audit/checkpoints"),
     ("GET", "/api/v1/audit/checkpoints"),
@@ -294,6 +313,7 @@ async fn isolation(engine: &Engine) -> anyhow::Result<()> {
         profile: "a-only".into(),
         profile_doc: doc,
         token: r.json()?["id"].as_str().unwrap_or_default().into(),
+        job: first_job(&a).await?,
     };
     warm_public_caches(
         &s,
@@ -474,6 +494,10 @@ async fn isolation(engine: &Engine) -> anyhow::Result<()> {
                 .collect()
         })
         .unwrap_or_default();
+    let b_jobs = b.get("/api/v1/jobs?limit=1000").await?.json()?;
+    for j in b_jobs["items"].as_array().cloned().unwrap_or_default() {
+        assert_ne!(j["id"], json!(owned.job), "B lists A's job");
+    }
     let b_certs = b.get("/api/v1/certificates?limit=1000").await?.json()?;
     for c in b_certs["items"].as_array().cloned().unwrap_or_default() {
         let issuer = c["issuer"].as_str().unwrap_or_default().to_owned();
@@ -499,6 +523,7 @@ async fn every_route_is_in_the_suite() -> anyhow::Result<()> {
         profile: "p".into(),
         profile_doc: Value::Null,
         token: "t".into(),
+        job: "j".into(),
     };
     let covered: Vec<(String, String)> = cases(&dummy, "")
         .iter()

@@ -2,11 +2,13 @@
 
 mod admin;
 mod certificates;
+mod jobs;
 mod profiles;
 pub(crate) mod wire;
 
 pub(crate) use admin::*;
 pub(crate) use certificates::*;
+pub(crate) use jobs::*;
 pub(crate) use profiles::*;
 
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
@@ -381,6 +383,9 @@ pub(crate) fn router(app: App, max_body: usize, serve_metrics: bool) -> Router {
         .route("/tenants", get(list_tenants).post(create_tenant))
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", axum::routing::delete(revoke_token))
+        .route("/jobs", get(list_jobs))
+        .route("/jobs/{id}", get(get_job))
+        .route("/jobs/{id}/cancel", post(cancel_job))
         .route("/audit", get(list_audit))
         .route("/audit/verify", get(verify_audit))
         .route("/openapi.json", get(crate::openapi::openapi_json));
