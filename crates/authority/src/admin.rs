@@ -41,6 +41,9 @@ pub struct NewIssuer {
     pub crl_shards: Option<u32>,
     /// Whether its OCSP responder answers (default true).
     pub ocsp_enabled: Option<bool>,
+    /// The key backend its key is generated on (`software`); the default backend when
+    /// `None`.
+    pub key_backend: Option<String>,
 }
 
 /// What the API shows of an issuer (never its key).
@@ -73,6 +76,8 @@ pub struct IssuerView {
     pub crl_shards: u32,
     /// Whether its OCSP responder answers.
     pub ocsp_enabled: bool,
+    /// The key backend holding its key (`software`).
+    pub key_backend: String,
 }
 
 /// A profile as the API shows it.
@@ -133,11 +138,13 @@ impl Authority {
             .map_err(AuthorityError::internal)?;
         // chain: this issuer and its ancestors, excluding the root
         let mut chain_pem = String::new();
+        let mut chain_der = Vec::new();
         let mut cursor = Some(rec.clone());
         while let Some(r) = cursor {
             let Some(parent) = r.parent else { break };
             chain_pem.push_str(&pem::encode("CERTIFICATE", &r.certificate_der));
             cursor = self.store.issuer(tenant, parent).await?;
+            chain_der.push(r.certificate_der);
         }
         let revoked = match rec.parent {
             Some(parent) => self
@@ -158,6 +165,7 @@ impl Authority {
             is_root: rec.parent.is_none(),
             ca,
             chain_pem,
+            chain_der: Arc::new(chain_der),
             crl_shards: rec.crl_shards.max(1),
             ocsp_enabled: rec.ocsp_enabled,
             revoked,
@@ -195,7 +203,7 @@ impl Authority {
             .retain(|t, i| *t != tenant || *i != id);
     }
 
-    fn view(rec: &IssuerRecord, chain: String) -> IssuerView {
+    fn view(&self, rec: &IssuerRecord, chain: String) -> IssuerView {
         IssuerView {
             id: rec.id,
             name: rec.name.clone(),
@@ -212,6 +220,10 @@ impl Authority {
                 .unwrap_or_default(),
             crl_shards: rec.crl_shards,
             ocsp_enabled: rec.ocsp_enabled,
+            key_backend: self
+                .keys
+                .backend_of(&rec.key_backend)
+                .unwrap_or_else(|| rec.key_backend.clone()),
         }
     }
 
@@ -297,26 +309,47 @@ impl Authority {
         let alg = req.key_algorithm;
         let id = IssuerId::generate();
         let owner = KeyOwner::new(KeyRole::Ca, tenant, id);
-        // RSA generation takes seconds: keep it off the async workers.
-        let (key, signer) = tokio::task::spawn_blocking(move || keys.generate(alg, &owner))
-            .await
-            .map_err(AuthorityError::internal)?
-            .map_err(AuthorityError::internal)?;
-        let ca = match &parent {
-            Some(p) => {
-                if p.revoked {
-                    return Err(AuthorityError::invalid(
-                        "issuer-revoked",
-                        format!("issuer {:?} is revoked and signs nothing", p.name),
-                    ));
-                }
-                let serial = trustbox_types::Serial::random();
-                let urls = self.urls_for(p, &serial);
-                p.ca.issue_intermediate(&params, signer, &serial, &urls)
-                    .map_err(AuthorityError::internal)?
+        let backend = match &req.key_backend {
+            Some(b) if !keys.backends().contains(b) => {
+                return Err(AuthorityError::invalid(
+                    "unknown-key-backend",
+                    format!(
+                        "no key backend is named {b:?}; configured: {}",
+                        keys.backends().join(", ")
+                    ),
+                ))
             }
-            None => IssuingCa::new_root(&params, signer).map_err(AuthorityError::internal)?,
+            Some(b) => b.clone(),
+            None => keys.backend_name().to_owned(),
         };
+        // RSA generation takes seconds, an HSM round trip waits: keep it off the async
+        // workers.
+        let (key, signer) =
+            tokio::task::spawn_blocking(move || keys.generate_on(&backend, alg, &owner))
+                .await
+                .map_err(AuthorityError::internal)?
+                .map_err(AuthorityError::internal)?;
+        if let Some(p) = &parent {
+            if p.revoked {
+                return Err(AuthorityError::invalid(
+                    "issuer-revoked",
+                    format!("issuer {:?} is revoked and signs nothing", p.name),
+                ));
+            }
+        }
+        let serial = trustbox_types::Serial::random();
+        let urls = parent.as_ref().map(|p| self.urls_for(p, &serial));
+        let signing_parent = parent.clone();
+        let ca_params = params.clone();
+        // Built, linted, then signed by the parent's (or its own) key: off the async
+        // workers, since a CA key may live on a backend whose signing waits.
+        let ca = tokio::task::spawn_blocking(move || match (&signing_parent, urls) {
+            (Some(p), Some(urls)) => p.ca.issue_intermediate(&ca_params, signer, &serial, &urls),
+            _ => IssuingCa::new_root(&ca_params, signer),
+        })
+        .await
+        .map_err(AuthorityError::internal)?
+        .map_err(AuthorityError::internal)?;
         let rec = IssuerRecord {
             id,
             tenant,
@@ -359,7 +392,7 @@ impl Authority {
             .insert_issuer(&rec, ca_certificate.as_ref(), &event)
             .await?;
         let chain = self.load_issuer(tenant, id).await?.chain_pem.clone();
-        let view = Self::view(&rec, chain_without_self(&chain, &rec));
+        let view = self.view(&rec, chain_without_self(&chain, &rec));
         Ok(view)
     }
 
@@ -377,7 +410,7 @@ impl Authority {
                 .await?
                 .chain_pem
                 .clone();
-            out.push(Self::view(&rec, chain_without_self(&chain, &rec)));
+            out.push(self.view(&rec, chain_without_self(&chain, &rec)));
         }
         Ok(out)
     }
@@ -399,7 +432,7 @@ impl Authority {
             .await?
             .chain_pem
             .clone();
-        Ok(Self::view(&rec, chain_without_self(&chain, &rec)))
+        Ok(self.view(&rec, chain_without_self(&chain, &rec)))
     }
 
     /// Creates a tenant with its own root and issuing CA. Only an admin of the `default`
@@ -487,6 +520,7 @@ impl Authority {
                     path_len: Some(1),
                     crl_shards: None,
                     ocsp_enabled: None,
+                    key_backend: None,
                 },
             )
             .await?;
@@ -504,6 +538,7 @@ impl Authority {
                     path_len: Some(0),
                     crl_shards: None,
                     ocsp_enabled: None,
+                    key_backend: None,
                 },
             )
             .await?;
@@ -706,6 +741,9 @@ pub(crate) fn ca_inventory_record(
         source: source.to_owned(),
         der: ca.certificate_der().to_vec(),
         created_at: rec.created_at,
+        enrollment: None,
+        idempotency_key: None,
+        replaces: None,
     }
 }
 

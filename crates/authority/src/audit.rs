@@ -218,7 +218,11 @@ impl Authority {
         }
         let at_us = self.now_us();
         let message = AuditCheckpoint::message(tenant, seq, &hash, at_us);
-        let signature = signer.sign(&message).map_err(AuthorityError::internal)?;
+        let signature = self
+            .signing
+            .sign(&signer, &message)
+            .await
+            .map_err(AuthorityError::internal)?;
         let cp = AuditCheckpoint {
             tenant,
             seq,

@@ -100,10 +100,12 @@ async fn writer(
                     let _ = reply.send(store.commit_issuances(std::slice::from_ref(rec)).await);
                 }
             }
+            // One record: its own error, kind intact (a conflict stays a conflict).
             Err(e) => {
-                for reply in replies.drain(..) {
-                    let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                if let Some(reply) = replies.pop() {
+                    let _ = reply.send(Err(e));
                 }
+                replies.clear();
             }
         }
         metrics::histogram!("trustbox_store_commit_seconds")

@@ -9,7 +9,12 @@ use trustbox_types::{
     CertificateId, CertificateStatus, Fingerprint, IssuerId, Principal, RevocationReason, Scope,
     Serial, SourceProtocol,
 };
-use trustbox_x509::{lint_leaf, parse_csr, pem, Profile, UrlSet};
+use trustbox_x509::{lint_leaf, parse_csr, pem, ParsedCsr, Profile, SubjectAltName, UrlSet};
+
+use crate::request::{
+    Enrollment, HookContext, HookDecision, IssuanceOutcome, IssuanceRequest, IssuedCertificate,
+    SubjectKey, MAX_ENROLLMENT_CHARS, MAX_IDEMPOTENCY_KEY_CHARS,
+};
 
 /// The longest purpose recorded with an issuance.
 pub const MAX_PURPOSE_CHARS: usize = 256;
@@ -25,40 +30,11 @@ pub(crate) struct CachedProfile {
     pub(crate) loaded: Instant,
 }
 
-/// One request for a certificate, whatever protocol it arrived by.
-#[derive(Clone, Debug)]
-pub struct IssuanceRequest {
-    /// Who asks (carries the tenant).
-    pub principal: Principal,
-    /// PKCS#10 CSR, PEM or DER.
-    pub csr: Vec<u8>,
-    /// Profile name; `tls-server` when `None`.
-    pub profile: Option<String>,
-    /// Issuer id or name; the tenant's default issuing CA when `None`.
-    pub issuer: Option<String>,
-    /// What the credential is for (free text, recorded in the audit event).
-    pub purpose: Option<String>,
-    /// Requested lifetime (minutes are legal; the profile bounds it); the profile's default
-    /// when `None`.
-    pub validity: Option<std::time::Duration>,
-    /// The protocol the request came in by.
-    pub source: SourceProtocol,
-}
-
-/// A certificate just issued and durably recorded.
-#[derive(Clone, Debug)]
-pub struct IssuedCertificate {
-    /// The inventory record.
-    pub record: CertificateRecord,
-    /// The certificate, PEM.
-    pub certificate_pem: String,
-    /// The issuer and its ancestors up to, excluding, the root, PEM.
-    pub chain_pem: String,
-}
-
 impl Authority {
-    /// The seam. Authorize, validate, apply the profile, sign, lint, record, audit.
-    pub async fn issue(&self, req: IssuanceRequest) -> Result<IssuedCertificate, AuthorityError> {
+    /// The seam. Authorize, validate the subject key, apply the profile, consult the hooks,
+    /// build and lint the certificate, sign it through custody, record it with its audit
+    /// event in one commit; only then answer.
+    pub async fn issue(&self, req: IssuanceRequest) -> Result<IssuanceOutcome, AuthorityError> {
         let started = Instant::now();
         let profile_name = req
             .profile
@@ -66,7 +42,9 @@ impl Authority {
             .unwrap_or_else(|| "tls-server".to_owned());
         let result = self.issue_inner(&req, &profile_name).await;
         let outcome = match &result {
-            Ok(_) => "issued",
+            Ok(IssuanceOutcome::Issued(c)) if c.replayed => "replayed",
+            Ok(IssuanceOutcome::Issued(_)) => "issued",
+            Ok(IssuanceOutcome::Pending { .. }) => "pending",
             Err(e) if e.kind == ErrorKind::Internal => "error",
             Err(e) if e.kind == ErrorKind::Unavailable => "shed",
             Err(_) => "rejected",
@@ -89,19 +67,109 @@ impl Authority {
         result
     }
 
-    async fn issue_inner(
-        &self,
-        req: &IssuanceRequest,
-        profile_name: &str,
-    ) -> Result<IssuedCertificate, AuthorityError> {
-        let principal = &req.principal;
-        Self::require(principal, Scope::CertsIssue)?;
+    /// Checks the request's free-text fields: bounded, without control characters.
+    fn check_request_text(req: &IssuanceRequest) -> Result<(), AuthorityError> {
+        let ok =
+            |s: &str, most: usize| s.chars().count() <= most && !s.chars().any(char::is_control);
         if let Some(p) = &req.purpose {
-            if p.chars().count() > MAX_PURPOSE_CHARS || p.chars().any(char::is_control) {
+            if !ok(p, MAX_PURPOSE_CHARS) {
                 return Err(AuthorityError::invalid(
                     "invalid-purpose",
                     format!("purpose must be at most {MAX_PURPOSE_CHARS} characters, without control characters"),
                 ));
+            }
+        }
+        let e = &req.enrollment;
+        for (what, v) in [
+            ("label", &e.label),
+            ("account", &e.account),
+            ("order", &e.order),
+            ("transaction", &e.transaction),
+        ] {
+            if v.as_deref().is_some_and(|v| !ok(v, MAX_ENROLLMENT_CHARS)) {
+                return Err(AuthorityError::invalid(
+                    "invalid-enrollment",
+                    format!("enrollment {what} must be at most {MAX_ENROLLMENT_CHARS} characters, without control characters"),
+                ));
+            }
+        }
+        if let Some(k) = &req.idempotency_key {
+            if k.is_empty() || !ok(k, MAX_IDEMPOTENCY_KEY_CHARS) {
+                return Err(AuthorityError::invalid(
+                    "invalid-idempotency-key",
+                    format!("an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters, without control characters"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The subject key as a checked request: a verified CSR, or a key generated now (with
+    /// the request's identifiers as its names).
+    async fn subject_of(
+        req: &IssuanceRequest,
+    ) -> Result<(ParsedCsr, Option<Arc<trustbox_crypto::GeneratedKey>>), AuthorityError> {
+        match &req.subject_key {
+            SubjectKey::Pkcs10(bytes) => {
+                let csr = parse_csr(bytes)?;
+                if !req.identifiers.is_empty() && !same_names(&csr.sans, &req.identifiers) {
+                    return Err(AuthorityError::invalid(
+                        "identifiers-mismatch",
+                        "the CSR's subject alternative names differ from the requested identifiers",
+                    ));
+                }
+                Ok((csr, None))
+            }
+            SubjectKey::Generate(alg) => {
+                if req.identifiers.is_empty() {
+                    return Err(AuthorityError::invalid(
+                        "identifiers-required",
+                        "a certificate for a generated key needs the identifiers it is for",
+                    ));
+                }
+                let alg = *alg;
+                // RSA generation takes seconds: off the async workers.
+                let key = tokio::task::spawn_blocking(move || {
+                    trustbox_crypto::generate_subscriber_key(alg)
+                })
+                .await
+                .map_err(AuthorityError::internal)?
+                .map_err(AuthorityError::internal)?;
+                let mut sans = req.identifiers.clone();
+                sans.sort();
+                sans.dedup();
+                let csr = ParsedCsr {
+                    der: Vec::new(),
+                    common_name: None,
+                    sans,
+                    key_algorithm: alg,
+                    public_key_spki: key.spki.clone(),
+                    public_key_raw: key.raw.clone(),
+                };
+                Ok((csr, Some(Arc::new(key))))
+            }
+            SubjectKey::Crmf(_) | SubjectKey::SshPublicKey(_) => Err(AuthorityError::invalid(
+                "unsupported-subject-key",
+                "this server does not issue X.509 certificates for this kind of subject key yet",
+            )),
+        }
+    }
+
+    async fn issue_inner(
+        &self,
+        req: &IssuanceRequest,
+        profile_name: &str,
+    ) -> Result<IssuanceOutcome, AuthorityError> {
+        let principal = &req.principal;
+        Self::require(principal, Scope::CertsIssue)?;
+        Self::check_request_text(req)?;
+        if let Some(key) = &req.idempotency_key {
+            if let Some(done) = self
+                .store
+                .certificate_by_idempotency_key(principal.tenant, key)
+                .await?
+            {
+                return self.replay(req, done).await;
             }
         }
         let (profile, version) = self.resolve_profile(principal.tenant, profile_name).await?;
@@ -133,7 +201,7 @@ impl Authority {
             ));
         }
         let now = self.clock.now();
-        let csr = parse_csr(&req.csr)?;
+        let (csr, generated) = Self::subject_of(req).await?;
         let plan = profile.apply(&csr, req.validity, now)?;
         // A principal that proved control of names (ACME) gets certificates for those only.
         if let Some(proved) = &principal.grants.proved_identifiers {
@@ -150,13 +218,58 @@ impl Authority {
                 ));
             }
         }
+        if let Some(old) = req.replaces {
+            if self
+                .store
+                .certificate(principal.tenant, old)
+                .await?
+                .is_none()
+            {
+                return Err(AuthorityError::invalid(
+                    "unknown-replaced-certificate",
+                    format!("certificate {old} (replaces) is not in this tenant's inventory"),
+                ));
+            }
+        }
+        let hooks = self.hooks();
+        let ctx = HookContext {
+            principal,
+            profile: &profile.name,
+            issuer: issuer.id,
+            plan: &plan,
+            key_algorithm: csr.key_algorithm,
+            source: req.source,
+            enrollment: &req.enrollment,
+            idempotency_key: req.idempotency_key.as_deref(),
+        };
+        for hook in hooks.iter() {
+            match hook.decide(&ctx).await {
+                HookDecision::Allow => {}
+                HookDecision::Deny(e) => return Err(e),
+                HookDecision::Pending(retry_after) => {
+                    return self.pending(req, hook.name(), retry_after).await
+                }
+            }
+        }
         let serial = Serial::random();
         let crl_shard = crate::revocation::shard_of(&serial, issuer.crl_shards);
         let urls = self.urls_for(&issuer, &serial);
-        let der = issuer.ca.issue_leaf(&serial, &plan, &csr, &urls)?;
-        lint_leaf(&der, &issuer.ca, &plan)?;
+        // Built and linted before custody is asked for anything; then signed on the
+        // signing pool (inline for in-memory keys, on blocking threads for keys that wait).
+        let unsigned = issuer.ca.prepare_leaf(&serial, &plan, &csr, &urls)?;
+        lint_leaf(unsigned.preview_der(), &issuer.ca, &plan)?;
+        for hook in hooks.iter() {
+            hook.lint(&ctx, unsigned.preview_der())?;
+        }
+        let signature = self
+            .signing
+            .sign(unsigned.signer(), unsigned.tbs())
+            .await
+            .map_err(AuthorityError::internal)?;
+        let der = unsigned.assemble(&signature);
 
         let id = CertificateId::generate();
+        let enrollment = enrollment_json(req.source, &req.enrollment);
         let record = CertificateRecord {
             id,
             tenant: principal.tenant,
@@ -177,6 +290,9 @@ impl Authority {
             source: req.source.as_str().to_owned(),
             der,
             created_at: now.unix_timestamp(),
+            enrollment: enrollment.as_ref().map(|e| e.to_string()),
+            idempotency_key: req.idempotency_key.clone(),
+            replaces: req.replaces,
         };
         let event = self.event(
             principal.tenant,
@@ -193,20 +309,135 @@ impl Authority {
                 "not_after": record.not_after,
                 "source": record.source,
                 "purpose": req.purpose,
+                "enrollment": enrollment,
+                "replaces": req.replaces,
+                "key_generated": generated.is_some(),
             }),
         );
         let certificate_pem = pem::encode("CERTIFICATE", &record.der);
-        self.committer
+        match self
+            .committer
             .commit(IssuanceRecord {
                 certificate: record.clone(),
                 event,
             })
-            .await?;
-        Ok(IssuedCertificate {
+            .await
+        {
+            Ok(()) => {}
+            // The same key committed first on another replica: answer with its certificate.
+            Err(e) if e.kind == ErrorKind::Conflict && req.idempotency_key.is_some() => {
+                let key = req.idempotency_key.as_deref().unwrap_or_default();
+                return match self
+                    .store
+                    .certificate_by_idempotency_key(principal.tenant, key)
+                    .await?
+                {
+                    Some(done) => self.replay(req, done).await,
+                    None => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(IssuanceOutcome::Issued(Box::new(IssuedCertificate {
             record,
-            certificate_pem,
+            chain_der: issuer.chain_der.clone(),
             chain_pem: issuer.chain_pem.clone(),
+            certificate_pem,
+            private_key: generated,
+            replayed: false,
+        })))
+    }
+
+    /// The answer to a retried request: the certificate its first attempt got, if the
+    /// retry is for the same key.
+    async fn replay(
+        &self,
+        req: &IssuanceRequest,
+        done: CertificateRecord,
+    ) -> Result<IssuanceOutcome, AuthorityError> {
+        let reused = || {
+            AuthorityError::new(
+                ErrorKind::Conflict,
+                "idempotency-key-reused",
+                "this idempotency key was used for another request",
+            )
+        };
+        match &req.subject_key {
+            SubjectKey::Pkcs10(bytes) => {
+                let csr = parse_csr(bytes)?;
+                if trustbox_x509::spki_of(&done.der).as_deref() != Some(csr.public_key_spki.as_slice()) {
+                    return Err(reused());
+                }
+            }
+            SubjectKey::Generate(_) => {
+                return Err(AuthorityError::new(
+                    ErrorKind::Conflict,
+                    "idempotency-key-used",
+                    "the key generated for this request was delivered once and is not kept; request again with a new idempotency key",
+                ))
+            }
+            SubjectKey::Crmf(_) | SubjectKey::SshPublicKey(_) => return Err(reused()),
+        }
+        let issuer = self.load_issuer(done.tenant, done.issuer).await?;
+        Ok(IssuanceOutcome::Issued(Box::new(IssuedCertificate {
+            certificate_pem: pem::encode("CERTIFICATE", &done.der),
+            chain_der: issuer.chain_der.clone(),
+            chain_pem: issuer.chain_pem.clone(),
+            record: done,
+            private_key: None,
+            replayed: true,
+        })))
+    }
+
+    /// A pending answer, audited before it is given (nothing was signed).
+    async fn pending(
+        &self,
+        req: &IssuanceRequest,
+        hook: &str,
+        retry_after: Duration,
+    ) -> Result<IssuanceOutcome, AuthorityError> {
+        let request_id = req
+            .idempotency_key
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let event = self.event(
+            req.principal.tenant,
+            &req.principal.audit_actor(),
+            "certificate.issue",
+            format!("request:{}", crate::refusals::bounded(&request_id)),
+            "pending",
+            serde_json::json!({ "hook": hook, "retry_after_s": retry_after.as_secs() }),
+        );
+        // Committed before the client hears "pending", like any answer it may rely on.
+        self.store
+            .append_audit(std::slice::from_ref(&event))
+            .await?;
+        Ok(IssuanceOutcome::Pending {
+            request_id,
+            retry_after,
         })
+    }
+
+    /// [`Authority::issue`], for tests that expect a certificate.
+    #[cfg(test)]
+    pub(crate) async fn issued(
+        &self,
+        req: IssuanceRequest,
+    ) -> Result<IssuedCertificate, AuthorityError> {
+        self.issue(req).await.and_then(IssuanceOutcome::into_issued)
+    }
+
+    /// Registers a hook; hooks run in registration order after the profile, before the
+    /// signature (see [`crate::IssuanceHook`]).
+    pub fn add_issuance_hook(&self, hook: Arc<dyn crate::IssuanceHook>) {
+        let mut hooks = self.hooks.write().unwrap_or_else(|e| e.into_inner());
+        let mut next: Vec<_> = hooks.iter().cloned().collect();
+        next.push(hook);
+        *hooks = Arc::new(next);
+    }
+
+    fn hooks(&self) -> Arc<Vec<Arc<dyn crate::IssuanceHook>>> {
+        self.hooks.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// URLs for the certificate of `issuer` with `serial`, from the configured public base
@@ -393,8 +624,11 @@ impl Authority {
         let issuer = self.load_issuer(principal.tenant, record.issuer).await?;
         Ok(IssuedCertificate {
             certificate_pem: pem::encode("CERTIFICATE", &record.der),
+            chain_der: issuer.chain_der.clone(),
             chain_pem: issuer.chain_pem.clone(),
             record,
+            private_key: None,
+            replayed: false,
         })
     }
 
@@ -466,6 +700,34 @@ impl Authority {
             other => other,
         }
     }
+}
+
+/// Whether two name lists hold the same names (order and duplicates aside).
+fn same_names(a: &[SubjectAltName], b: &[SubjectAltName]) -> bool {
+    let set = |v: &[SubjectAltName]| {
+        let mut v: Vec<String> = v
+            .iter()
+            .map(|s| s.to_string().to_ascii_lowercase())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    set(a) == set(b)
+}
+
+/// The enrollment metadata stored with the certificate, when there is any.
+fn enrollment_json(source: SourceProtocol, e: &Enrollment) -> Option<serde_json::Value> {
+    if e.is_empty() {
+        return None;
+    }
+    Some(serde_json::json!({
+        "protocol": source.as_str(),
+        "label": e.label,
+        "account": e.account,
+        "order": e.order,
+        "transaction": e.transaction,
+    }))
 }
 
 /// The answer for an issuer reference the tenant does not have: the same whether the id or

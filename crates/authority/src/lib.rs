@@ -17,6 +17,7 @@ mod issue;
 mod jobs;
 mod ocsp;
 mod refusals;
+mod request;
 mod revocation;
 mod sync;
 mod tokens;
@@ -25,12 +26,15 @@ pub use admin::{IssuerView, NewIssuer, ProfileView, MAX_TENANT_NAME_CHARS};
 pub use audit::{ChainReport, CheckpointFile, ExportedCheckpoint, CHECKPOINT_FORMAT};
 pub use bootstrap::{Bootstrap, BootstrapOptions};
 pub use error::{AuthorityError, ErrorKind};
-pub use issue::{IssuanceRequest, IssuedCertificate};
 pub use jobs::{
     backoff_s, JobHandler, JobView, AUDIT_CHECKPOINT, CRL_PUBLISH, DEFAULT_MAX_ATTEMPTS,
     OCSP_RESPONDER,
 };
 pub use ocsp::{Invalidation, OcspSigning, ResponderLookup, SerialStatus};
+pub use request::{
+    Enrollment, HookContext, HookDecision, IssuanceHook, IssuanceOutcome, IssuanceRequest,
+    IssuedCertificate, SubjectKey, MAX_ENROLLMENT_CHARS, MAX_IDEMPOTENCY_KEY_CHARS,
+};
 pub use revocation::{PublicCaCertificate, PublishedCrl};
 pub use sync::CACHE_TRUST;
 pub use tokens::{NewToken, TOKEN_PREFIX};
@@ -94,6 +98,8 @@ pub(crate) struct LoadedIssuer {
     pub(crate) ca: IssuingCa,
     /// PEM of the issuer and its ancestors up to, excluding, the root.
     pub(crate) chain_pem: String,
+    /// The same chain, DER, nearest first.
+    pub(crate) chain_der: Arc<Vec<Vec<u8>>>,
     /// CRL shards its certificates are spread over.
     pub(crate) crl_shards: u32,
     /// Whether its OCSP responder answers.
@@ -113,6 +119,9 @@ pub(crate) type AuthCacheEntry = (Principal, std::time::Instant, Option<i64>);
 pub struct Authority {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) keys: Arc<dyn KeyStore>,
+    /// Where custody signs: inline for in-memory keys, on bounded blocking threads for keys
+    /// whose signing waits (HSM, remote), so no async worker ever blocks on a key.
+    pub(crate) signing: trustbox_crypto::SigningPool,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: AuthorityConfig,
     /// Issuers ready to sign, keyed by (tenant, id) so no lookup can cross tenants.
@@ -126,6 +135,8 @@ pub struct Authority {
     pub(crate) ocsp: ocsp::OcspState,
     pub(crate) sync: sync::SyncState,
     pub(crate) jobs: jobs::JobsState,
+    /// Checks consulted after the profile, before the signature (none by default).
+    hooks: RwLock<Arc<Vec<Arc<dyn IssuanceHook>>>>,
     committer: GroupCommitter,
     refusals: refusals::RefusalAuditor,
 }
@@ -145,6 +156,7 @@ impl Authority {
         Self {
             store,
             keys,
+            signing: trustbox_crypto::SigningPool::default(),
             clock,
             config,
             issuers: RwLock::default(),
@@ -155,6 +167,7 @@ impl Authority {
             ocsp: ocsp::OcspState::default(),
             sync: sync::SyncState::default(),
             jobs: jobs::JobsState::default(),
+            hooks: RwLock::default(),
             committer,
             refusals,
         }

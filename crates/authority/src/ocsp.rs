@@ -287,7 +287,7 @@ impl Authority {
     async fn issue_ocsp_responder(
         &self,
         tenant: TenantId,
-        ca: &crate::LoadedIssuer,
+        ca: &Arc<crate::LoadedIssuer>,
         now: i64,
         validity: i64,
     ) -> Result<(), AuthorityError> {
@@ -305,14 +305,24 @@ impl Authority {
         .map_err(AuthorityError::internal)?
         .map_err(AuthorityError::internal)?;
         let not_before = now - 60;
-        let der = ca.ca.issue_ocsp_responder(
-            &Serial::random(),
-            signer,
-            &format!("OCSP Responder for {}", ca.name),
-            OffsetDateTime::from_unix_timestamp(not_before).map_err(AuthorityError::internal)?,
-            OffsetDateTime::from_unix_timestamp(now + validity)
-                .map_err(AuthorityError::internal)?,
-        )?;
+        let not_before_t =
+            OffsetDateTime::from_unix_timestamp(not_before).map_err(AuthorityError::internal)?;
+        let not_after_t = OffsetDateTime::from_unix_timestamp(now + validity)
+            .map_err(AuthorityError::internal)?;
+        let name = format!("OCSP Responder for {}", ca.name);
+        // Signed by the CA's key, which may live on a backend whose signing waits.
+        let issuing = ca.clone();
+        let der = tokio::task::spawn_blocking(move || {
+            issuing.ca.issue_ocsp_responder(
+                &Serial::random(),
+                signer,
+                &name,
+                not_before_t,
+                not_after_t,
+            )
+        })
+        .await
+        .map_err(AuthorityError::internal)??;
         let not_after = (now + validity).min(ca.ca.not_after().unix_timestamp());
         let serial = trustbox_x509::IssuingCa::serial_of(&der)
             .ok_or_else(|| AuthorityError::internal("responder certificate serial"))?;
@@ -338,6 +348,9 @@ impl Authority {
             source: "system".into(),
             der: der.clone(),
             created_at: now,
+            enrollment: None,
+            idempotency_key: None,
+            replaces: None,
         };
         let rec = OcspResponderRecord {
             id: responder_id,

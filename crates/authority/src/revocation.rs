@@ -509,7 +509,7 @@ mod tests {
         let a = &env.authority;
         let mut r = request(&env.admin, csr("short.example.com"));
         r.validity = Some(std::time::Duration::from_secs(86400));
-        let issued = a.issue(r).await.expect("issued");
+        let issued = a.issued(r).await.expect("issued");
         let issuer = issued.record.issuer;
         assert!(
             a.publish_due_crls().await.expect("publish") >= 2,
@@ -642,7 +642,7 @@ mod tests {
             (CertificateStatus::Revoked, root.id)
         );
         let e = a
-            .issue(request(&env.admin, csr("late.example.com")))
+            .issued(request(&env.admin, csr("late.example.com")))
             .await
             .expect_err("revoked issuer");
         assert_eq!(e.code, "issuer-revoked");

@@ -63,13 +63,9 @@ pub(crate) fn csr(name: &str) -> Vec<u8> {
 
 pub(crate) fn request(principal: &Principal, csr: Vec<u8>) -> IssuanceRequest {
     IssuanceRequest {
-        principal: principal.clone(),
-        csr,
-        profile: None,
-        issuer: None,
         purpose: Some("test".into()),
         validity: Some(std::time::Duration::from_secs(30 * 86400)),
-        source: SourceProtocol::Api,
+        ..IssuanceRequest::for_csr(principal.clone(), csr, SourceProtocol::Api)
     }
 }
 
@@ -96,7 +92,7 @@ async fn issues_records_and_audits_before_returning() {
     let env = env().await;
     let issued = env
         .authority
-        .issue(request(&env.admin, csr("a.example.com")))
+        .issued(request(&env.admin, csr("a.example.com")))
         .await
         .expect("issue");
     let got = env
@@ -124,32 +120,32 @@ async fn bad_requests_change_nothing_but_are_audited() {
     let env = env().await;
     let e = env
         .authority
-        .issue(request(&env.admin, b"garbage".to_vec()))
+        .issued(request(&env.admin, b"garbage".to_vec()))
         .await
         .expect_err("garbage");
     assert_eq!(e.code, "bad-csr");
     let mut r = request(&env.admin, csr("a.example.com"));
     r.validity = Some(std::time::Duration::from_secs(1000 * 86400));
     assert_eq!(
-        env.authority.issue(r).await.expect_err("too long").code,
+        env.authority.issued(r).await.expect_err("too long").code,
         "profile-violation"
     );
     let mut r = request(&env.admin, csr("a.example.com"));
     r.profile = Some("nope".into());
     assert_eq!(
-        env.authority.issue(r).await.expect_err("profile").code,
+        env.authority.issued(r).await.expect_err("profile").code,
         "unknown-profile"
     );
     let mut r = request(&env.admin, csr("a.example.com"));
     r.issuer = Some("root".into());
     assert_eq!(
-        env.authority.issue(r).await.expect_err("root").code,
+        env.authority.issued(r).await.expect_err("root").code,
         "root-issuer"
     );
     let mut r = request(&env.admin, csr("a.example.com"));
     r.purpose = Some("x".repeat(10_000));
     assert_eq!(
-        env.authority.issue(r).await.expect_err("purpose").code,
+        env.authority.issued(r).await.expect_err("purpose").code,
         "invalid-purpose"
     );
     assert_eq!(count(&env).await, 0);
@@ -200,7 +196,7 @@ async fn a_flood_of_refusals_is_recorded_in_batches() {
         let a = env.authority.clone();
         let p = env.admin.clone();
         tasks.push(tokio::spawn(async move {
-            a.issue(request(&p, b"garbage".to_vec()))
+            a.issued(request(&p, b"garbage".to_vec()))
                 .await
                 .expect_err("refused")
                 .code
@@ -240,7 +236,7 @@ async fn scopes_and_tenants_are_enforced() {
         .expect("auth");
     let e = env
         .authority
-        .issue(request(&reader, csr("a.example.com")))
+        .issued(request(&reader, csr("a.example.com")))
         .await
         .expect_err("no scope");
     assert_eq!(e.kind, ErrorKind::Forbidden);
@@ -253,7 +249,7 @@ async fn scopes_and_tenants_are_enforced() {
 
     let issued = env
         .authority
-        .issue(request(&env.admin, csr("a.example.com")))
+        .issued(request(&env.admin, csr("a.example.com")))
         .await
         .expect("issue");
     env.authority
@@ -295,7 +291,7 @@ async fn scopes_and_tenants_are_enforced() {
     // the new tenant issues from its own hierarchy
     let own = env
         .authority
-        .issue(request(&other, csr("b.example.com")))
+        .issued(request(&other, csr("b.example.com")))
         .await
         .expect("issue in acme");
     assert_ne!(own.record.issuer, issued.record.issuer);
@@ -321,7 +317,7 @@ async fn concurrent_issuances_are_group_committed_and_chained() {
     for n in 0..200 {
         let a = env.authority.clone();
         let r = request(&env.admin, csr(&format!("h{n}.example.com")));
-        tasks.push(tokio::spawn(async move { a.issue(r).await }));
+        tasks.push(tokio::spawn(async move { a.issued(r).await }));
     }
     for t in tasks {
         t.await.expect("join").expect("issued");
@@ -337,7 +333,7 @@ async fn revocation_is_recorded_once() {
     let env = env().await;
     let issued = env
         .authority
-        .issue(request(&env.admin, csr("r.example.com")))
+        .issued(request(&env.admin, csr("r.example.com")))
         .await
         .expect("issue");
     let rec = env
@@ -554,7 +550,7 @@ async fn a_principal_gets_only_the_identifiers_it_proved() {
     };
     let issued = env
         .authority
-        .issue(request(&acme, csr("proved.example.com")))
+        .issued(request(&acme, csr("proved.example.com")))
         .await
         .expect("a proved name");
     assert_eq!(
@@ -563,7 +559,7 @@ async fn a_principal_gets_only_the_identifiers_it_proved() {
     );
     let e = env
         .authority
-        .issue(request(&acme, csr("other.example.com")))
+        .issued(request(&acme, csr("other.example.com")))
         .await
         .expect_err("an unproved name");
     assert_eq!(e.code, "identifier-not-proved");
@@ -587,7 +583,7 @@ async fn lifetimes_of_minutes_are_legal_and_bounded() {
     r.validity = Some(std::time::Duration::from_secs(300));
     let issued = env
         .authority
-        .issue(r)
+        .issued(r)
         .await
         .expect("a five-minute certificate");
     let lifetime = issued.record.not_after - issued.record.not_before;
@@ -595,7 +591,209 @@ async fn lifetimes_of_minutes_are_legal_and_bounded() {
     assert_eq!(lifetime, 300 + 60, "{lifetime}");
     let mut r = request(&env.admin, csr("blink.example.com"));
     r.validity = Some(std::time::Duration::from_secs(30));
-    let e = env.authority.issue(r).await.expect_err("below a minute");
+    let e = env.authority.issued(r).await.expect_err("below a minute");
     assert_eq!(e.code, "profile-violation");
     assert!(e.detail.contains("minimum"), "{}", e.detail);
+}
+
+/// Denies names under `blocked.example`, answers pending for `wait.example`, and lints
+/// away certificates naming `late.example`; counts what it saw.
+#[derive(Debug)]
+struct TestHook {
+    decided: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl IssuanceHook for TestHook {
+    fn name(&self) -> &str {
+        "test-policy"
+    }
+
+    async fn decide(&self, ctx: &HookContext<'_>) -> HookDecision {
+        self.decided
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let names: Vec<String> = ctx.plan.sans.iter().map(|s| s.to_string()).collect();
+        if names.iter().any(|n| n.ends_with("blocked.example")) {
+            HookDecision::Deny(AuthorityError::new(
+                ErrorKind::Forbidden,
+                "policy-denied",
+                "names under blocked.example are not issued",
+            ))
+        } else if names.iter().any(|n| n.ends_with("wait.example")) {
+            HookDecision::Pending(std::time::Duration::from_secs(30))
+        } else {
+            HookDecision::Allow
+        }
+    }
+
+    fn lint(&self, _ctx: &HookContext<'_>, preview_der: &[u8]) -> Result<(), AuthorityError> {
+        if preview_der
+            .windows(b"late.example".len())
+            .any(|w| w == b"late.example")
+        {
+            return Err(AuthorityError::invalid(
+                "lint-failed",
+                "late.example is linted away",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn hooks_deny_defer_and_lint_before_anything_is_signed() {
+    let env = env().await;
+    let hook = Arc::new(TestHook {
+        decided: std::sync::atomic::AtomicUsize::new(0),
+    });
+    env.authority.add_issuance_hook(hook.clone());
+    let before = count(&env).await;
+
+    let e = env
+        .authority
+        .issue(request(&env.admin, csr("a.blocked.example")))
+        .await
+        .expect_err("denied");
+    assert_eq!((e.kind, e.code), (ErrorKind::Forbidden, "policy-denied"));
+
+    let mut r = request(&env.admin, csr("a.wait.example"));
+    r.idempotency_key = Some("wait-1".into());
+    match env.authority.issue(r).await.expect("pending") {
+        IssuanceOutcome::Pending {
+            request_id,
+            retry_after,
+        } => {
+            assert_eq!(
+                request_id, "wait-1",
+                "the idempotency key names the request"
+            );
+            assert_eq!(retry_after, std::time::Duration::from_secs(30));
+        }
+        IssuanceOutcome::Issued(_) => panic!("a pending request was signed"),
+    }
+
+    let e = env
+        .authority
+        .issue(request(&env.admin, csr("x.late.example")))
+        .await
+        .expect_err("linted away");
+    assert_eq!(e.code, "lint-failed");
+    assert_eq!(count(&env).await, before, "nothing was recorded");
+
+    env.authority
+        .issued(request(&env.admin, csr("fine.example.com")))
+        .await
+        .expect("allowed");
+    assert_eq!(count(&env).await, before + 1);
+    assert_eq!(
+        hook.decided.load(std::sync::atomic::Ordering::SeqCst),
+        4,
+        "every request was decided on"
+    );
+    let events = env
+        .authority
+        .audit_events(&env.admin, 0, 1000)
+        .await
+        .expect("audit");
+    assert!(events.iter().any(|e| e.outcome == "pending"));
+}
+
+#[tokio::test]
+async fn a_retried_request_gets_the_first_certificate() {
+    let env = env().await;
+    let req = csr("retry.example.com");
+    let mut r = request(&env.admin, req.clone());
+    r.idempotency_key = Some("order-42".into());
+    let first = env.authority.issued(r.clone()).await.expect("first");
+    assert!(!first.replayed);
+    let again = env.authority.issued(r).await.expect("retry");
+    assert!(again.replayed);
+    assert_eq!(again.record.id, first.record.id);
+    assert_eq!(again.record.der, first.record.der);
+    assert_eq!(again.record.idempotency_key.as_deref(), Some("order-42"));
+
+    // the same key with another CSR is refused, and issues nothing
+    let before = count(&env).await;
+    let mut other = request(&env.admin, csr("retry.example.com"));
+    other.idempotency_key = Some("order-42".into());
+    let e = env.authority.issued(other).await.expect_err("reused");
+    assert_eq!(
+        (e.kind, e.code),
+        (ErrorKind::Conflict, "idempotency-key-reused")
+    );
+    assert_eq!(count(&env).await, before);
+
+    // concurrent retries: one certificate
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let mut r = request(&env.admin, req.clone());
+        r.idempotency_key = Some("burst-7".into());
+        let a = env.authority.clone();
+        tasks.push(tokio::spawn(async move { a.issued(r).await }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        ids.insert(
+            t.await
+                .expect("task")
+                .expect("issued or replayed")
+                .record
+                .id,
+        );
+    }
+    assert_eq!(ids.len(), 1, "one certificate for one key");
+    assert_eq!(count(&env).await, before + 1);
+}
+
+#[tokio::test]
+async fn the_seam_generates_a_key_once_for_protocols_that_need_it() {
+    let env = env().await;
+    let mut r = request(&env.admin, Vec::new());
+    r.subject_key = SubjectKey::Generate(trustbox_types::KeyAlgorithm::EcdsaP256);
+    r.identifiers = vec![trustbox_x509::SubjectAltName::Dns(
+        trustbox_x509::DnsName::parse("gen.example.com").expect("name"),
+    )];
+    r.enrollment = Enrollment {
+        label: Some("serverkeygen".into()),
+        transaction: Some("tx-1".into()),
+        ..Enrollment::default()
+    };
+    let issued = env.authority.issued(r.clone()).await.expect("issued");
+    let key = issued.private_key.clone().expect("the key is handed over");
+    assert_eq!(
+        trustbox_x509::spki_of(&issued.record.der).as_deref(),
+        Some(key.spki.as_slice()),
+        "the certificate is for the generated key"
+    );
+    assert_eq!(issued.record.sans, ["dns:gen.example.com"]);
+    let stored = env
+        .authority
+        .certificate(&env.admin, issued.record.id)
+        .await
+        .expect("recorded");
+    assert!(stored.private_key.is_none(), "the key is never stored");
+    let enrollment: serde_json::Value =
+        serde_json::from_str(stored.record.enrollment.as_deref().expect("enrollment"))
+            .expect("json");
+    assert_eq!(enrollment["label"], "serverkeygen");
+    assert_eq!(enrollment["transaction"], "tx-1");
+    assert_eq!(enrollment["protocol"], "api");
+
+    // no names, no key; a CSR must carry the requested names; other key kinds wait
+    let mut bare = r.clone();
+    bare.identifiers.clear();
+    let e = env.authority.issued(bare).await.expect_err("no names");
+    assert_eq!(e.code, "identifiers-required");
+    let mut mismatch = request(&env.admin, csr("one.example.com"));
+    mismatch.identifiers = r.identifiers.clone();
+    let e = env
+        .authority
+        .issued(mismatch)
+        .await
+        .expect_err("names differ");
+    assert_eq!(e.code, "identifiers-mismatch");
+    let mut ssh = request(&env.admin, Vec::new());
+    ssh.subject_key = SubjectKey::SshPublicKey("ssh-ed25519 AAAA".into());
+    let e = env.authority.issued(ssh).await.expect_err("not yet");
+    assert_eq!(e.code, "unsupported-subject-key");
 }

@@ -402,6 +402,9 @@ fn record(tenant: TenantId, issuer: IssuerId, now: i64) -> IssuanceRecord {
             source: "bench-crl".into(),
             der: vec![0x30, 0x00],
             created_at: now,
+            enrollment: None,
+            idempotency_key: None,
+            replaces: None,
         },
         event: NewAuditEvent {
             tenant,

@@ -49,9 +49,19 @@ pub struct Response {
     pub content_type: Option<String>,
     /// Body bytes.
     pub body: Vec<u8>,
+    /// Response headers, names lowercase.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Response {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> Result<serde_json::Value, ClientError> {
         serde_json::from_slice(&self.body).map_err(|e| ClientError::Decode(e.to_string()))
@@ -195,15 +205,30 @@ impl Client {
         path: &str,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Response, ClientError> {
-        tokio::time::timeout(self.timeout, self.request_inner(method, path, body))
-            .await
-            .map_err(|_| ClientError::Timeout)?
+        self.request_with_headers(method, path, &[], body).await
+    }
+
+    /// Sends one request with extra `headers`; `body` is `(content type, bytes)`.
+    pub async fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Response, ClientError> {
+        tokio::time::timeout(
+            self.timeout,
+            self.request_inner(method, path, headers, body),
+        )
+        .await
+        .map_err(|_| ClientError::Timeout)?
     }
 
     async fn request_inner(
         &self,
         method: &str,
         path: &str,
+        headers: &[(&str, &str)],
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Response, ClientError> {
         let mut guard = self.conn.lock().await;
@@ -228,6 +253,9 @@ impl Client {
             .header("host", host);
         if let Some(t) = &self.token {
             req = req.header("authorization", format!("Bearer {t}"));
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let bytes = match body {
             Some((ct, b)) => {
@@ -259,6 +287,11 @@ impl Client {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let headers = resp
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
         let body = resp
             .into_body()
             .collect()
@@ -273,6 +306,7 @@ impl Client {
             status,
             content_type,
             body,
+            headers,
         })
     }
 

@@ -9,10 +9,14 @@
 
 mod der;
 mod kek;
+mod pool;
+mod routing;
 mod sealed;
 
 pub use kek::Kek;
-pub use sealed::SealedKeyStore;
+pub use pool::SigningPool;
+pub use routing::RoutingKeyStore;
+pub use sealed::{generate_subscriber_key, GeneratedKey, SealedKeyStore, SOFTWARE};
 
 use std::fmt;
 use std::sync::Arc;
@@ -41,6 +45,9 @@ pub enum CryptoError {
     /// Signing failed.
     #[error("signing failed")]
     Sign,
+    /// No configured key backend has this name.
+    #[error("no key backend is named {0:?}")]
+    UnknownBackend(String),
 }
 
 /// A handle to a private key in custody: it can sign and show its public key, nothing more.
@@ -54,6 +61,11 @@ pub trait Signer: Send + Sync + fmt::Debug {
     /// Signs `message` with the key's signature scheme: ECDSA (DER-encoded, SHA-256 for
     /// P-256, SHA-384 for P-384), RSA PKCS#1 v1.5 with SHA-256, or Ed25519.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// Whether [`Signer::sign`] may block its thread (an HSM round trip, a remote signer).
+    /// Such keys sign on the [`SigningPool`]'s threads, never on an async worker.
+    fn may_block(&self) -> bool {
+        false
+    }
 }
 
 /// What a key store hands back for the caller to persist: enough to reopen the key later,
@@ -141,6 +153,32 @@ pub trait KeyStore: Send + Sync + fmt::Debug {
         record: &KeyRecord,
         owner: &KeyOwner,
     ) -> Result<Option<KeyRecord>, CryptoError>;
+    /// The name issuers are configured with for this store's backend (`software`).
+    fn backend_name(&self) -> &str;
+    /// Whether this store opens records whose `backend` is `record_backend`.
+    fn opens(&self, record_backend: &str) -> bool;
+    /// The backends keys can be generated on, by name.
+    fn backends(&self) -> Vec<String> {
+        vec![self.backend_name().to_owned()]
+    }
+    /// The name of the backend that opens records of `record_backend`, if any.
+    fn backend_of(&self, record_backend: &str) -> Option<String> {
+        self.opens(record_backend)
+            .then(|| self.backend_name().to_owned())
+    }
+    /// Generates a key on the backend named `backend`.
+    fn generate_on(
+        &self,
+        backend: &str,
+        algorithm: KeyAlgorithm,
+        owner: &KeyOwner,
+    ) -> Result<(KeyRecord, Arc<dyn Signer>), CryptoError> {
+        if backend == self.backend_name() {
+            self.generate(algorithm, owner)
+        } else {
+            Err(CryptoError::UnknownBackend(backend.to_owned()))
+        }
+    }
 }
 
 /// Verifies `signature` over `message` by the public key `spki` (DER SubjectPublicKeyInfo)

@@ -18,6 +18,8 @@ const MAGIC_V1: &[u8; 4] = b"TBK1";
 const MAGIC: &[u8; 4] = b"TBK2";
 const BACKEND_V1: &str = "sealed-v1";
 const BACKEND: &str = "sealed-v2";
+/// The backend's configured name: keys in memory, sealed at rest under the KEK.
+pub const SOFTWARE: &str = "software";
 
 /// The default key store: keys sealed under a KEK, opened into memory for signing.
 pub struct SealedKeyStore {
@@ -109,37 +111,77 @@ impl SealedKeyStore {
     }
 
     fn generate_pkcs8(&self, alg: KeyAlgorithm) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let fail = |_| CryptoError::Generate(alg);
-        let doc = match alg {
-            KeyAlgorithm::EcdsaP256 => Zeroizing::new(
-                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &self.rng)
-                    .map_err(fail)?
-                    .as_ref()
-                    .to_vec(),
-            ),
-            KeyAlgorithm::EcdsaP384 => Zeroizing::new(
-                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_ASN1_SIGNING, &self.rng)
-                    .map_err(fail)?
-                    .as_ref()
-                    .to_vec(),
-            ),
-            KeyAlgorithm::Ed25519 => Zeroizing::new(
-                Ed25519KeyPair::generate_pkcs8(&self.rng)
-                    .map_err(fail)?
-                    .as_ref()
-                    .to_vec(),
-            ),
-            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-                use rsa::pkcs8::EncodePrivateKey;
-                let bits = alg.rsa_bits().ok_or(CryptoError::Generate(alg))?;
-                let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits)
-                    .map_err(|_| CryptoError::Generate(alg))?;
-                let doc = key.to_pkcs8_der().map_err(|_| CryptoError::Generate(alg))?;
-                Zeroizing::new(doc.as_bytes().to_vec())
-            }
-        };
-        Ok(doc)
+        generate_pkcs8(&self.rng, alg)
     }
+}
+
+/// A subscriber key the server generated because the protocol demands it (EST
+/// serverkeygen, the SPIFFE Workload API). It is handed to the caller once and never stored.
+pub struct GeneratedKey {
+    /// Its algorithm.
+    pub algorithm: KeyAlgorithm,
+    /// The private key, PKCS#8 DER (wiped when dropped).
+    pub pkcs8: Zeroizing<Vec<u8>>,
+    /// The DER SubjectPublicKeyInfo.
+    pub spki: Vec<u8>,
+    /// The raw subjectPublicKey bits.
+    pub raw: Vec<u8>,
+}
+
+impl std::fmt::Debug for GeneratedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedKey")
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Generates a subscriber key of `alg` (RSA takes seconds: call it off the async workers).
+pub fn generate_subscriber_key(alg: KeyAlgorithm) -> Result<GeneratedKey, CryptoError> {
+    let pkcs8 = generate_pkcs8(&SystemRandom::new(), alg)?;
+    let signer = SoftwareSigner::from_pkcs8(alg, &pkcs8)?;
+    Ok(GeneratedKey {
+        algorithm: alg,
+        spki: signer.public_key_spki().to_vec(),
+        raw: signer.public_key_raw().to_vec(),
+        pkcs8,
+    })
+}
+
+fn generate_pkcs8(
+    rng: &SystemRandom,
+    alg: KeyAlgorithm,
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let fail = |_| CryptoError::Generate(alg);
+    let doc = match alg {
+        KeyAlgorithm::EcdsaP256 => Zeroizing::new(
+            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, rng)
+                .map_err(fail)?
+                .as_ref()
+                .to_vec(),
+        ),
+        KeyAlgorithm::EcdsaP384 => Zeroizing::new(
+            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_ASN1_SIGNING, rng)
+                .map_err(fail)?
+                .as_ref()
+                .to_vec(),
+        ),
+        KeyAlgorithm::Ed25519 => Zeroizing::new(
+            Ed25519KeyPair::generate_pkcs8(rng)
+                .map_err(fail)?
+                .as_ref()
+                .to_vec(),
+        ),
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+            use rsa::pkcs8::EncodePrivateKey;
+            let bits = alg.rsa_bits().ok_or(CryptoError::Generate(alg))?;
+            let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits)
+                .map_err(|_| CryptoError::Generate(alg))?;
+            let doc = key.to_pkcs8_der().map_err(|_| CryptoError::Generate(alg))?;
+            Zeroizing::new(doc.as_bytes().to_vec())
+        }
+    };
+    Ok(doc)
 }
 
 impl KeyStore for SealedKeyStore {
@@ -189,6 +231,14 @@ impl KeyStore for SealedKeyStore {
             }
             other => Err(CryptoError::Backend(other.to_owned())),
         }
+    }
+
+    fn backend_name(&self) -> &str {
+        SOFTWARE
+    }
+
+    fn opens(&self, record_backend: &str) -> bool {
+        matches!(record_backend, BACKEND | BACKEND_V1)
     }
 }
 

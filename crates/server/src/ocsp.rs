@@ -356,15 +356,11 @@ mod tests {
     async fn issue(env: &Env, name: &str) -> trustbox_store::CertificateRecord {
         env.authority
             .issue(IssuanceRequest {
-                principal: env.admin.clone(),
-                csr: csr(name),
-                profile: None,
-                issuer: None,
-                purpose: None,
                 validity: Some(std::time::Duration::from_secs(30 * 86400)),
-                source: SourceProtocol::Api,
+                ..IssuanceRequest::for_csr(env.admin.clone(), csr(name), SourceProtocol::Api)
             })
             .await
+            .and_then(trustbox_authority::IssuanceOutcome::into_issued)
             .expect("issue")
             .record
     }

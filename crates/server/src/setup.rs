@@ -81,7 +81,12 @@ pub async fn open_authority(cfg: &ServerConfig) -> Result<Arc<Authority>, Server
         (Err(_), None) => Kek::load_or_create(&paths.kek),
     }
     .map_err(|e| ServerError::Custody(e.to_string()))?;
-    let keys = SealedKeyStore::new(&kek).map_err(|e| ServerError::Custody(e.to_string()))?;
+    let software = SealedKeyStore::new(&kek).map_err(|e| ServerError::Custody(e.to_string()))?;
+    // Every key is opened on the backend its record names; new keys go to the software
+    // backend unless an issuer names another.
+    let keys =
+        trustbox_crypto::RoutingKeyStore::new(trustbox_crypto::SOFTWARE, vec![Arc::new(software)])
+            .map_err(|e| ServerError::Custody(e.to_string()))?;
     let store: Arc<dyn Store> = match &cfg.database {
         Some(url) => Arc::new(
             trustbox_store_postgres::PostgresStore::connect_with_owner(
@@ -228,15 +233,17 @@ async fn ensure_server_certificate(
         .map_err(|e| ServerError::Tls(e.to_string()))?;
     let issued = authority
         .issue(IssuanceRequest {
-            principal: Authority::system_principal(tenant),
-            csr: csr.der().to_vec(),
             profile: Some("tls-server".into()),
-            issuer: None,
             purpose: Some("TrustBox server TLS".into()),
             validity: Some(std::time::Duration::from_secs(90 * 86400)),
-            source: SourceProtocol::Bootstrap,
+            ..IssuanceRequest::for_csr(
+                Authority::system_principal(tenant),
+                csr.der().to_vec(),
+                SourceProtocol::Bootstrap,
+            )
         })
         .await
+        .and_then(trustbox_authority::IssuanceOutcome::into_issued)
         .map_err(|e| ServerError::Bootstrap(format!("server certificate: {e}")))?;
     write_private(&paths.tls_key, key.serialize_pem().as_bytes())?;
     let chain = format!("{}{}", issued.certificate_pem, issued.chain_pem);

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use trustbox_store::migrate::{self, Migration};
-use trustbox_store::{__sql::map_sqlx_error, StoreError};
+use trustbox_store::StoreError;
+use trustbox_store_sql::map_sqlx_error;
 
 /// Migrations in order, applied under [`MIGRATION_LOCK`]. Applied scripts are frozen: their
 /// checksums are recorded and checked ([`trustbox_store::migrate`]); change the schema with a
@@ -40,6 +41,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 5,
         name: "0005_jobs",
         sql: include_str!("../migrations/0005_jobs.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "0006_enrollment",
+        sql: include_str!("../migrations/0006_enrollment.sql"),
     },
 ];
 /// Advisory lock key serializing migrations across replicas ("tbxmigr").
@@ -226,7 +232,7 @@ impl PostgresStore {
     }
 }
 
-trustbox_store::impl_sql_store!(
+trustbox_store_sql::impl_sql_store!(
     PostgresStore,
     sqlx::Postgres,
     lock = " FOR UPDATE",

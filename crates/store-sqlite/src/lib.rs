@@ -13,7 +13,8 @@ use sqlx::sqlite::{
 use std::path::Path;
 use std::time::Duration;
 use trustbox_store::migrate::{self, Migration};
-use trustbox_store::{__sql::map_sqlx_error, StoreError};
+use trustbox_store::StoreError;
+use trustbox_store_sql::map_sqlx_error;
 
 /// Migrations in order; each runs once, in its own transaction. Applied scripts are frozen:
 /// their checksums are recorded and checked ([`trustbox_store::migrate`]); change the schema
@@ -38,6 +39,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "0004_jobs",
         sql: include_str!("../migrations/0004_jobs.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "0005_enrollment",
+        sql: include_str!("../migrations/0005_enrollment.sql"),
     },
 ];
 /// Migrations that rebuild referenced tables: run with foreign-key enforcement off (it
@@ -243,7 +249,7 @@ impl SqliteStore {
     }
 }
 
-trustbox_store::impl_sql_store!(
+trustbox_store_sql::impl_sql_store!(
     SqliteStore,
     sqlx::Sqlite,
     lock = "",
@@ -342,6 +348,9 @@ mod tests {
                 source: "api".into(),
                 der: vec![0x30, 0],
                 created_at: 1,
+                enrollment: None,
+                idempotency_key: None,
+                replaces: None,
             },
             event: ev("certificate.issue"),
         };
@@ -377,6 +386,157 @@ mod tests {
         let events = store.list_audit(tenant, 0, 10_000).await.expect("audit");
         assert_eq!(events.len(), 1 + 1 + 2000 + 200);
         verify_events(0, GENESIS_HASH.into(), &events).expect("one intact chain");
+    }
+
+    /// The group-commit writer (rusqlite) and the shared `sqlx` insert store the same rows
+    /// for the same certificate: the same columns, the same SAN index values, and events
+    /// that continue one chain whichever path appended them.
+    #[tokio::test]
+    async fn the_writer_and_the_sqlx_path_store_the_same_rows() {
+        use trustbox_store::*;
+        use trustbox_types::*;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let tenant = TenantId::generate();
+        let ev = |action: &str| NewAuditEvent {
+            tenant,
+            at_us: 7,
+            actor: "t".into(),
+            action: action.into(),
+            resource: "r".into(),
+            outcome: "success".into(),
+            details: "{}".into(),
+        };
+        let rec = TenantRecord {
+            id: tenant,
+            name: "t".into(),
+            created_at: 1,
+        };
+        store
+            .create_tenant(&rec, &ev("tenant.create"))
+            .await
+            .expect("tenant");
+        let issuer = IssuerRecord {
+            id: IssuerId::generate(),
+            tenant,
+            name: "ca".into(),
+            parent: None,
+            certificate_der: vec![0x30, 0],
+            common_name: "ca".into(),
+            key_backend: "sealed-v1".into(),
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            key_wrapped: vec![1],
+            not_before: 0,
+            not_after: 9,
+            created_at: 1,
+            crl_shards: 4,
+            ocsp_enabled: true,
+        };
+        store
+            .insert_issuer(&issuer, None, &ev("issuer.create"))
+            .await
+            .expect("issuer");
+        let issuance = |serial: &str| IssuanceRecord {
+            certificate: CertificateRecord {
+                id: CertificateId::generate(),
+                tenant,
+                issuer: issuer.id,
+                serial: serial.into(),
+                fingerprint: format!("fp{serial}"),
+                common_name: Some("Host.Example.com".into()),
+                sans: vec![
+                    "dns:Host.Example.com".into(),
+                    "dns:host.example.com".into(),
+                    "ip:2001:DB8::1".into(),
+                ],
+                key_algorithm: KeyAlgorithm::EcdsaP256,
+                not_before: 2,
+                not_after: 9,
+                status: CertificateStatus::Valid,
+                revoked_at: None,
+                revocation_reason: None,
+                invalidity_date: Some(3),
+                crl_shard: 3,
+                profile: "p@1".into(),
+                source: "api".into(),
+                der: vec![0x30, 1, 2],
+                created_at: 4,
+                enrollment: None,
+                idempotency_key: None,
+                replaces: None,
+            },
+            event: ev("certificate.issue"),
+        };
+        let (by_writer, by_sqlx) = (issuance("01"), issuance("02"));
+        store
+            .commit_issuances(std::slice::from_ref(&by_writer))
+            .await
+            .expect("writer");
+        store
+            .sqlx_commit_issuances(std::slice::from_ref(&by_sqlx))
+            .await
+            .expect("sqlx");
+
+        for rec in [&by_writer, &by_sqlx] {
+            let c = &rec.certificate;
+            let stored = store
+                .certificate(tenant, c.id)
+                .await
+                .expect("read")
+                .expect("stored");
+            assert_eq!(&stored, c, "serial {}", c.serial);
+            let sans: Vec<String> = sqlx::query_scalar(
+                "SELECT value FROM certificate_sans WHERE tenant_id = $1 AND certificate_id = $2 ORDER BY value",
+            )
+            .bind(tenant.to_string())
+            .bind(c.id.to_string())
+            .fetch_all(&store.read)
+            .await
+            .expect("sans");
+            assert_eq!(
+                sans,
+                ["2001:db8::1", "host.example.com"],
+                "serial {}",
+                c.serial
+            );
+        }
+        // Each column as an SQL literal (`quote`), which shows its storage type too.
+        let quoted: Vec<String> = trustbox_store::rows::CERTIFICATE_COLUMNS
+            .split(", ")
+            .filter(|c| !["id", "serial", "fingerprint"].contains(c))
+            .map(|c| format!("quote({c})"))
+            .collect();
+        let raw: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT {} FROM certificates WHERE tenant_id = $1 ORDER BY serial",
+            quoted.join(" || '|' || ")
+        ))
+        .bind(tenant.to_string())
+        .fetch_all(&store.read)
+        .await
+        .expect("raw rows");
+        assert_eq!(raw.len(), 2);
+        assert_eq!(
+            raw[0], raw[1],
+            "every column but id, serial and fingerprint is stored alike, typed alike"
+        );
+        assert!(
+            raw[0].contains("X'300102'") && raw[0].contains("|3|"),
+            "{}",
+            raw[0]
+        );
+
+        let events = store.list_audit(tenant, 0, 100).await.expect("audit");
+        assert_eq!(events.len(), 4);
+        verify_events(0, GENESIS_HASH.into(), &events).expect("one intact chain");
+        let head = store
+            .audit_head(tenant)
+            .await
+            .expect("head")
+            .expect("a head");
+        assert_eq!(head, (4, events[3].hash.clone()));
     }
 
     /// `schema_migrations` as stored: version, applied_at, name, checksum.

@@ -2,12 +2,18 @@
 //! batch (certificates, SAN index rows, audit events, chain head) synchronously in a single
 //! `BEGIN IMMEDIATE` transaction. No async hop per statement, so a commit costs its SQL and
 //! one WAL fsync (`synchronous=FULL`), nothing else.
+//!
+//! It binds the same rows, to the same statement texts, as the `sqlx` path: the certificate
+//! encoding, SAN normalisation and audit-chain links come from `trustbox_store::rows`, so
+//! this file holds no rule of its own, only `rusqlite` binding and cached statements.
 
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{params, params_from_iter, Connection, TransactionBehavior};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
-use trustbox_store::{event_hash, IssuanceRecord, NewAuditEvent, StoreError};
+use trustbox_store::rows::{self, CertificateRow, ChainLinks, SqlValue};
+use trustbox_store::{IssuanceRecord, NewAuditEvent, StoreError};
 use trustbox_types::TenantId;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -73,64 +79,48 @@ impl Writer {
     }
 }
 
+/// Binds a [`SqlValue`] as a `rusqlite` parameter without copying it.
+struct Bind<'a>(SqlValue<'a>);
+
+impl ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            SqlValue::Int(x) => ValueRef::Integer(x),
+            SqlValue::OptInt(x) => x.map_or(ValueRef::Null, ValueRef::Integer),
+            SqlValue::Text(x) => ValueRef::Text(x.as_bytes()),
+            SqlValue::OptText(x) => x.map_or(ValueRef::Null, |x| ValueRef::Text(x.as_bytes())),
+            SqlValue::Blob(x) => ValueRef::Blob(x),
+        }))
+    }
+}
+
+/// Executes a prepared statement with `values` as its parameters, in order.
+fn run<const N: usize>(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    values: [SqlValue<'_>; N],
+) -> Result<usize, StoreError> {
+    stmt.execute(params_from_iter(values.map(Bind)))
+        .map_err(sql_err)
+}
+
+/// Writes the batch's certificates, SAN index rows and audit events as the `sqlx` path
+/// does: the rows are encoded and chained by [`rows`], only the binding is this engine's.
 fn commit(conn: &mut Connection, batch: &[IssuanceRecord]) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql_err)?;
     {
         let mut cert = tx
-            .prepare_cached(
-                "INSERT INTO certificates (id, tenant_id, issuer_id, serial, fingerprint, common_name, sans, key_algorithm, \
-                 not_before, not_after, status, revoked_at, revocation_reason, profile, source, der, created_at, \
-                 invalidity_date, crl_shard) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-            )
+            .prepare_cached(rows::INSERT_CERTIFICATE)
             .map_err(sql_err)?;
         let mut san = tx
-            .prepare_cached("INSERT INTO certificate_sans (tenant_id, certificate_id, value) VALUES (?1, ?2, ?3)")
+            .prepare_cached(rows::INSERT_CERTIFICATE_SAN)
             .map_err(sql_err)?;
         for rec in batch {
-            let c = &rec.certificate;
-            let id = c.id.to_string();
-            let tenant = c.tenant.to_string();
-            let sans =
-                serde_json::to_string(&c.sans).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            cert.execute(params![
-                id,
-                tenant,
-                c.issuer.to_string(),
-                c.serial,
-                c.fingerprint,
-                c.common_name,
-                sans,
-                c.key_algorithm.as_str(),
-                c.not_before,
-                c.not_after,
-                c.status.as_str(),
-                c.revoked_at,
-                c.revocation_reason.map(|r| r.as_str()),
-                c.profile,
-                c.source,
-                c.der,
-                c.created_at,
-                c.invalidity_date,
-                i64::from(c.crl_shard),
-            ])
-            .map_err(sql_err)?;
-            let mut values: Vec<String> = c
-                .sans
-                .iter()
-                .map(|s| {
-                    s.split_once(':')
-                        .map(|(_, v)| v)
-                        .unwrap_or(s)
-                        .to_ascii_lowercase()
-                })
-                .collect();
-            values.sort();
-            values.dedup();
-            for v in values {
-                san.execute(params![tenant, id, v]).map_err(sql_err)?;
+            let row = CertificateRow::new(&rec.certificate)?;
+            run(&mut cert, row.values())?;
+            for values in row.san_rows() {
+                run(&mut san, values)?;
             }
         }
     }
@@ -155,10 +145,8 @@ pub(crate) fn revoked_for_crl(
     .map_err(sql_err)?;
     conn.busy_timeout(Duration::from_secs(10))
         .map_err(sql_err)?;
-    let mut stmt = conn
-        .prepare(trustbox_store::__sql::REVOKED_FOR_CRL)
-        .map_err(sql_err)?;
-    let mut rows = stmt
+    let mut stmt = conn.prepare(rows::REVOKED_FOR_CRL).map_err(sql_err)?;
+    let mut found = stmt
         .query(params![
             tenant.to_string(),
             issuer.to_string(),
@@ -167,71 +155,46 @@ pub(crate) fn revoked_for_crl(
         ])
         .map_err(sql_err)?;
     let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(sql_err)? {
-        let reason: Option<String> = r.get(2).map_err(sql_err)?;
-        out.push(trustbox_store::RevokedEntry {
-            serial: r.get(0).map_err(sql_err)?,
-            revoked_at: r.get::<_, Option<i64>>(1).map_err(sql_err)?.unwrap_or(0),
-            reason: reason
-                .map(|s| {
-                    trustbox_store::__sql::decode::<trustbox_types::RevocationReason>("reason", &s)
-                })
-                .transpose()?,
-            invalidity_date: r.get(3).map_err(sql_err)?,
-        });
+    while let Some(r) = found.next().map_err(sql_err)? {
+        let reason = r
+            .get_ref(2)
+            .map_err(sql_err)?
+            .as_str_or_null()
+            .map_err(|e| StoreError::Corrupt(format!("revocation reason: {e}")))?;
+        out.push(rows::revoked_entry(
+            r.get(0).map_err(sql_err)?,
+            r.get(1).map_err(sql_err)?,
+            reason,
+            r.get(3).map_err(sql_err)?,
+        )?);
     }
     Ok(out)
 }
 
-/// Appends `events` to their tenants' chains; the IMMEDIATE transaction holds the write lock.
+/// Appends `events` to their tenants' chains ([`ChainLinks`] computes the links); the
+/// IMMEDIATE transaction holds the write lock.
 fn chain(tx: &rusqlite::Transaction<'_>, events: &[&NewAuditEvent]) -> Result<(), StoreError> {
-    let mut tenants: Vec<TenantId> = events.iter().map(|e| e.tenant).collect();
-    tenants.sort();
-    tenants.dedup();
-    let mut insert = tx
-        .prepare_cached(
-            "INSERT INTO audit_events (tenant_id, seq, at_us, actor, action, resource, outcome, details, prev_hash, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
+    let mut head = tx
+        .prepare_cached(rows::SELECT_AUDIT_HEAD)
         .map_err(sql_err)?;
-    for tenant in tenants {
-        let t = tenant.to_string();
-        let (mut seq, mut prev): (i64, String) = tx
-            .query_row(
-                "SELECT seq, hash FROM audit_heads WHERE tenant_id = ?1",
-                params![t],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+    let mut insert = tx
+        .prepare_cached(rows::INSERT_AUDIT_EVENT)
+        .map_err(sql_err)?;
+    let mut update = tx
+        .prepare_cached(rows::UPDATE_AUDIT_HEAD)
+        .map_err(sql_err)?;
+    for tenant in rows::chain_order(events) {
+        let (seq, hash): (i64, String) = head
+            .query_row(params![tenant.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(|e| match e {
                 rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
                 other => sql_err(other),
             })?;
-        for e in events.iter().filter(|e| e.tenant == tenant) {
-            seq += 1;
-            let hash = event_hash(
-                &prev,
-                seq,
-                tenant,
-                e.at_us,
-                &e.actor,
-                &e.action,
-                &e.resource,
-                &e.outcome,
-                &e.details,
-            );
-            insert
-                .execute(params![
-                    t, seq, e.at_us, e.actor, e.action, e.resource, e.outcome, e.details, prev,
-                    hash
-                ])
-                .map_err(sql_err)?;
-            prev = hash;
+        let links = ChainLinks::new(tenant, seq, hash, events);
+        for values in links.rows() {
+            run(&mut insert, values)?;
         }
-        tx.execute(
-            "UPDATE audit_heads SET seq = ?1, hash = ?2 WHERE tenant_id = ?3",
-            params![seq, prev, t],
-        )
-        .map_err(sql_err)?;
+        run(&mut update, links.head_values())?;
     }
     Ok(())
 }

@@ -130,6 +130,13 @@ pub struct CertificateRecord {
     pub der: Vec<u8>,
     /// When it was recorded.
     pub created_at: i64,
+    /// How it was enrolled, JSON (`{"protocol": "acme", "account": ..., "order": ...}`).
+    pub enrollment: Option<String>,
+    /// The requester's idempotency key: unique within the tenant, so a retry never issues
+    /// twice.
+    pub idempotency_key: Option<String>,
+    /// The certificate it replaces (ACME ARI).
+    pub replaces: Option<CertificateId>,
 }
 
 /// A certificate and its issuance event, committed together.

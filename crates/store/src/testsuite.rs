@@ -3,7 +3,10 @@
 //! Each check creates its own tenants, so one store instance can run the whole suite.
 
 use crate::*;
-use trustbox_types::{CertificateStatus, KeyAlgorithm, ProfileId, Scope, ScopeSet};
+use trustbox_types::{
+    CertificateId, CertificateStatus, IssuerId, KeyAlgorithm, ProfileId, RevocationReason, Scope,
+    ScopeSet, TenantId, TokenId,
+};
 
 fn event(tenant: TenantId, action: &str) -> NewAuditEvent {
     NewAuditEvent {
@@ -79,6 +82,9 @@ fn cert(
             source: "api".into(),
             der: vec![0x30, 0x00],
             created_at: 1,
+            enrollment: None,
+            idempotency_key: None,
+            replaces: None,
         },
         event: NewAuditEvent {
             resource: format!("certificate:{id}"),

@@ -119,9 +119,154 @@ impl PublicKeyData for SubjectKey<'_> {
     }
 }
 
+thread_local! {
+    /// What the last [`ProbeKey`] on this thread was asked to sign.
+    static CAPTURED: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// An issuer key that signs nothing: it records the to-be-signed bytes and returns a
+/// placeholder signature, so a certificate is complete, and can be linted, before custody
+/// is asked for the real signature.
+#[derive(Clone, Debug)]
+pub(crate) struct ProbeKey {
+    raw: Vec<u8>,
+    alg: KeyAlgorithm,
+}
+
+impl ProbeKey {
+    pub(crate) fn of(signer: &dyn Signer) -> Self {
+        Self {
+            raw: signer.public_key_raw().to_vec(),
+            alg: signer.algorithm(),
+        }
+    }
+}
+
+impl PublicKeyData for ProbeKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.raw
+    }
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        rcgen_algorithm(self.alg)
+    }
+}
+
+impl SigningKey for ProbeKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        CAPTURED.with(|c| *c.borrow_mut() = Some(msg.to_vec()));
+        Ok(vec![0; 64])
+    }
+}
+
+/// Reads one DER TLV at the start of `input`: (tag, header length, content length).
+fn tlv(input: &[u8]) -> Option<(u8, usize, usize)> {
+    let tag = *input.first()?;
+    let first = *input.get(1)? as usize;
+    let (header, len) = if first < 0x80 {
+        (2, first)
+    } else {
+        let n = first & 0x7f;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let bytes = input.get(2..2 + n)?;
+        (
+            2 + n,
+            bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize),
+        )
+    };
+    (input.len() >= header + len).then_some((tag, header, len))
+}
+
+/// A certificate built and linted, waiting for custody's signature over its
+/// tbsCertificate ([RFC 5280 §4.1](https://www.rfc-editor.org/rfc/rfc5280#section-4.1)).
+pub struct UnsignedCertificate {
+    tbs: Vec<u8>,
+    signature_algorithm: Vec<u8>,
+    preview: Vec<u8>,
+    signer: Arc<dyn Signer>,
+}
+
+impl std::fmt::Debug for UnsignedCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnsignedCertificate")
+            .field("tbs", &format_args!("<{} bytes>", self.tbs.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl UnsignedCertificate {
+    /// Builds with `build`, which must sign with a [`ProbeKey`]; `signer` is the key that
+    /// will sign it for real.
+    fn probe(
+        signer: Arc<dyn Signer>,
+        build: impl FnOnce() -> Result<Vec<u8>, X509Error>,
+    ) -> Result<Self, X509Error> {
+        CAPTURED.with(|c| c.borrow_mut().take());
+        let preview = build()?;
+        let tbs = CAPTURED
+            .with(|c| c.borrow_mut().take())
+            .ok_or_else(|| X509Error::Build("the certificate was never signed".into()))?;
+        // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
+        let malformed = || X509Error::Build("the built certificate does not parse".into());
+        let (tag, header, len) = tlv(&preview).ok_or_else(malformed)?;
+        let content = preview
+            .get(header..header + len)
+            .filter(|c| tag == 0x30 && c.starts_with(&tbs))
+            .ok_or_else(malformed)?;
+        let rest = &content[tbs.len()..];
+        let (_, alg_header, alg_len) = tlv(rest).ok_or_else(malformed)?;
+        let signature_algorithm = rest[..alg_header + alg_len].to_vec();
+        Ok(Self {
+            tbs,
+            signature_algorithm,
+            preview,
+            signer,
+        })
+    }
+
+    /// The certificate as it will be, with a placeholder signature: what the lints read.
+    pub fn preview_der(&self) -> &[u8] {
+        &self.preview
+    }
+
+    /// The DER tbsCertificate custody must sign.
+    pub fn tbs(&self) -> &[u8] {
+        &self.tbs
+    }
+
+    /// The key that must sign it.
+    pub fn signer(&self) -> &Arc<dyn Signer> {
+        &self.signer
+    }
+
+    /// The certificate with `signature` (made by [`Self::signer`] over [`Self::tbs`]).
+    pub fn assemble(self, signature: &[u8]) -> Vec<u8> {
+        let mut bits = Vec::with_capacity(signature.len() + 1);
+        bits.push(0);
+        bits.extend_from_slice(signature);
+        let mut content = self.tbs;
+        content.extend_from_slice(&self.signature_algorithm);
+        content.extend_from_slice(&der(0x03, &bits));
+        der(0x30, &content)
+    }
+
+    /// Signs it now, on this thread (for the rare CA and responder certificates; leaves
+    /// are signed through the seam's signing pool).
+    pub fn sign_now(self) -> Result<Vec<u8>, X509Error> {
+        let signature = self
+            .signer
+            .sign(&self.tbs)
+            .map_err(|e| X509Error::Build(format!("custody refused to sign: {e}")))?;
+        Ok(self.assemble(&signature))
+    }
+}
+
 /// A CA that can issue: its certificate and its key in custody.
 pub struct IssuingCa {
     issuer: Issuer<'static, CustodyKey>,
+    /// The same issuer with a [`ProbeKey`]: builds certificates before they are signed.
+    probe: Issuer<'static, ProbeKey>,
     cert_der: Vec<u8>,
     subject_raw: Vec<u8>,
     ski: Vec<u8>,
@@ -177,12 +322,15 @@ impl IssuingCa {
                 signer.algorithm()
             )));
         }
-        let key = CustodyKey(signer.clone());
-        let cert = ca_params(p, &Serial::random())
-            .self_signed(&key)
-            .map_err(build_err)?;
-        crate::lint::lint_ca(cert.der(), None)?;
-        Self::from_certificate(cert.der().to_vec(), signer)
+        let probe = ProbeKey::of(signer.as_ref());
+        let unsigned = UnsignedCertificate::probe(signer.clone(), || {
+            let cert = ca_params(p, &Serial::random())
+                .self_signed(&probe)
+                .map_err(build_err)?;
+            Ok(cert.der().to_vec())
+        })?;
+        crate::lint::lint_ca(unsigned.preview_der(), None)?;
+        Self::from_certificate(unsigned.sign_now()?, signer)
     }
 
     /// Loads a CA from its certificate and the signer holding its key; fails if the two
@@ -226,10 +374,14 @@ impl IssuingCa {
             )
         };
         let key_algorithm = signer.algorithm();
+        let probe =
+            Issuer::from_ca_cert_der(&cert_der.as_slice().into(), ProbeKey::of(signer.as_ref()))
+                .map_err(build_err)?;
         let issuer = Issuer::from_ca_cert_der(&cert_der.as_slice().into(), CustodyKey(signer))
             .map_err(build_err)?;
         Ok(Self {
             issuer,
+            probe,
             cert_der,
             subject_raw,
             ski,
@@ -276,6 +428,7 @@ impl IssuingCa {
         self.issuer.key().0.public_key_raw()
     }
 
+    #[cfg(test)]
     pub(crate) fn issuer(&self) -> &Issuer<'static, CustodyKey> {
         &self.issuer
     }
@@ -283,6 +436,15 @@ impl IssuingCa {
     /// The CA's key in custody.
     pub(crate) fn signer(&self) -> &Arc<dyn Signer> {
         &self.issuer.key().0
+    }
+
+    /// Builds a certificate signed by this CA with `build` (given the probing issuer) and
+    /// returns it unsigned.
+    pub(crate) fn prepare(
+        &self,
+        build: impl FnOnce(&Issuer<'static, ProbeKey>) -> Result<Vec<u8>, X509Error>,
+    ) -> Result<UnsignedCertificate, X509Error> {
+        UnsignedCertificate::probe(self.signer().clone(), || build(&self.probe))
     }
 
     /// The raw DER of the CA's subject name (the issuer name of what it signs).
@@ -329,14 +491,18 @@ impl IssuingCa {
         let mut params = ca_params(&p, serial);
         params.use_authority_key_identifier_extension = true;
         stamp_urls(&mut params, urls);
-        let cert = params
-            .signed_by(&CustodyKey(subject.clone()), &self.issuer)
-            .map_err(build_err)?;
-        crate::lint::lint_ca(cert.der(), Some(self))?;
-        IssuingCa::from_certificate(cert.der().to_vec(), subject)
+        let unsigned = self.prepare(|issuer| {
+            let cert = params
+                .signed_by(&CustodyKey(subject.clone()), issuer)
+                .map_err(build_err)?;
+            Ok(cert.der().to_vec())
+        })?;
+        crate::lint::lint_ca(unsigned.preview_der(), Some(self))?;
+        IssuingCa::from_certificate(unsigned.sign_now()?, subject)
     }
 
-    /// Signs a leaf certificate for the key of `csr` as `plan` says.
+    /// Builds, lints and signs (on this thread) a leaf certificate for the key of `csr` as
+    /// `plan` says.
     pub fn issue_leaf(
         &self,
         serial: &Serial,
@@ -344,6 +510,20 @@ impl IssuingCa {
         csr: &ParsedCsr,
         urls: &UrlSet,
     ) -> Result<Vec<u8>, X509Error> {
+        let unsigned = self.prepare_leaf(serial, plan, csr, urls)?;
+        crate::lint::lint_leaf(unsigned.preview_der(), self, plan)?;
+        unsigned.sign_now()
+    }
+
+    /// Builds a leaf certificate for the key of `csr` as `plan` says, unsigned: the caller
+    /// lints [`UnsignedCertificate::preview_der`] and has custody sign it.
+    pub fn prepare_leaf(
+        &self,
+        serial: &Serial,
+        plan: &LeafPlan,
+        csr: &ParsedCsr,
+        urls: &UrlSet,
+    ) -> Result<UnsignedCertificate, X509Error> {
         let mut params = CertificateParams::default();
         params.serial_number = Some(SerialNumber::from_slice(serial.as_bytes()));
         params.not_before = plan.not_before;
@@ -390,11 +570,18 @@ impl IssuingCa {
             raw: &csr.public_key_raw,
             alg: rcgen_algorithm(csr.key_algorithm),
         };
-        let cert = params
-            .signed_by(&subject, &self.issuer)
-            .map_err(build_err)?;
-        Ok(cert.der().to_vec())
+        self.prepare(|issuer| {
+            let cert = params.signed_by(&subject, issuer).map_err(build_err)?;
+            Ok(cert.der().to_vec())
+        })
     }
+}
+
+/// The DER SubjectPublicKeyInfo of the certificate `der`, if it parses.
+pub fn spki_of(der: &[u8]) -> Option<Vec<u8>> {
+    X509Certificate::from_der(der)
+        .ok()
+        .map(|(_, c)| c.public_key().raw.to_vec())
 }
 
 /// Adds the CRL distribution point and AIA extensions `urls` asks for.
@@ -432,14 +619,17 @@ fn ext_key_usage(name: &str) -> Option<ExtendedKeyUsagePurpose> {
 }
 
 fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
     let len = content.len();
+    let mut out = Vec::with_capacity(len + 5);
+    out.push(tag);
     if len < 0x80 {
         out.push(len as u8);
     } else if len < 0x100 {
         out.extend_from_slice(&[0x81, len as u8]);
-    } else {
+    } else if len < 0x1_0000 {
         out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]);
+    } else {
+        out.extend_from_slice(&[0x83, (len >> 16) as u8, (len >> 8) as u8, len as u8]);
     }
     out.extend_from_slice(content);
     out
@@ -645,6 +835,84 @@ pub(crate) mod tests {
         int.verify_signature(Some(root.public_key()))
             .expect("signed by the root");
         root.verify_signature(None).expect("self-signed");
+    }
+
+    /// Counts the signatures custody is asked for.
+    #[derive(Debug)]
+    struct Counting {
+        inner: Arc<dyn Signer>,
+        signed: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Signer for Counting {
+        fn algorithm(&self) -> KeyAlgorithm {
+            self.inner.algorithm()
+        }
+        fn public_key_spki(&self) -> &[u8] {
+            self.inner.public_key_spki()
+        }
+        fn public_key_raw(&self) -> &[u8] {
+            self.inner.public_key_raw()
+        }
+        fn sign(&self, message: &[u8]) -> Result<Vec<u8>, trustbox_crypto::CryptoError> {
+            self.signed
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.sign(message)
+        }
+    }
+
+    #[test]
+    fn a_leaf_is_built_and_linted_before_custody_signs_it() {
+        let pki = test_pki();
+        let counting = Arc::new(Counting {
+            inner: pki.intermediate.signer().clone(),
+            signed: std::sync::atomic::AtomicUsize::new(0),
+        });
+        let ca = IssuingCa::from_certificate(
+            pki.intermediate.certificate_der().to_vec(),
+            counting.clone(),
+        )
+        .expect("ca");
+        let csr = parse_csr(
+            make_csr(
+                Some("a.example.com"),
+                &[SanType::DnsName("a.example.com".try_into().expect("ia5"))],
+                &rcgen::PKCS_ECDSA_P256_SHA256,
+            )
+            .as_bytes(),
+        )
+        .expect("csr");
+        let now = OffsetDateTime::now_utc();
+        let day = Some(std::time::Duration::from_secs(86400));
+        let plan = builtin_profiles()
+            .remove(0)
+            .apply(&csr, day, now)
+            .expect("plan");
+        let unsigned = ca
+            .prepare_leaf(&Serial::random(), &plan, &csr, &UrlSet::default())
+            .expect("built");
+        // a lint failure (here: the preview is held to another plan) stops it unsigned
+        let mut other = plan.clone();
+        other.sans.clear();
+        assert!(crate::lint::lint_leaf(unsigned.preview_der(), &ca, &other).is_err());
+        crate::lint::lint_leaf(unsigned.preview_der(), &ca, &plan).expect("lint clean");
+        assert_eq!(
+            counting.signed.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "nothing signed while building and linting"
+        );
+        let tbs = unsigned.tbs().to_vec();
+        let der = unsigned.sign_now().expect("signed");
+        assert_eq!(counting.signed.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let (_, cert) = X509Certificate::from_der(&der).expect("parses");
+        assert_eq!(
+            cert.tbs_certificate.as_ref(),
+            tbs.as_slice(),
+            "the linted TBS is the one signed"
+        );
+        let (_, int) = X509Certificate::from_der(ca.certificate_der()).expect("parses");
+        cert.verify_signature(Some(int.public_key()))
+            .expect("signed by the intermediate");
     }
 
     #[test]

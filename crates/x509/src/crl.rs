@@ -293,11 +293,14 @@ impl IssuingCa {
                 &OCSP_NOCHECK,
                 vec![0x05, 0x00],
             ));
-        let cert = params
-            .signed_by(&CustodyKey::new(subject), self.issuer())
-            .map_err(build_err)?;
-        crate::lint::lint_ocsp_responder(cert.der(), self)?;
-        Ok(cert.der().to_vec())
+        let unsigned = self.prepare(|issuer| {
+            let cert = params
+                .signed_by(&CustodyKey::new(subject), issuer)
+                .map_err(build_err)?;
+            Ok(cert.der().to_vec())
+        })?;
+        crate::lint::lint_ocsp_responder(unsigned.preview_der(), self)?;
+        unsigned.sign_now()
     }
 }
 

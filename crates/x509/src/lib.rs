@@ -12,7 +12,9 @@ mod names;
 pub mod pem;
 mod profile;
 
-pub use build::{CaCertificate, CaParams, IssuingCa, LeafPlan, UrlSet};
+pub use build::{
+    spki_of, CaCertificate, CaParams, IssuingCa, LeafPlan, UnsignedCertificate, UrlSet,
+};
 pub use crl::{CrlEntry, CrlSpec};
 pub use csr::{parse_csr, ParsedCsr};
 pub use lint::{lint_ca, lint_leaf, lint_ocsp_responder};

@@ -802,3 +802,51 @@ async fn tokens_may_expire() -> anyhow::Result<()> {
     s.stop().await;
     Ok(())
 }
+
+/// A request retried with the same Idempotency-Key gets the first certificate, with
+/// `Idempotent-Replayed: true`; the key with another CSR is a conflict; nothing issues twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_request_is_answered_with_the_first_certificate() -> anyhow::Result<()> {
+    for engine in engines().await {
+        let s = TestServer::start(&engine).await?;
+        let c = s.admin()?;
+        let csr = rcgen_csr(&["retry.example.com"]);
+        let body = json!({ "csr": csr });
+        let send = |key: &'static str, body: Value| {
+            let c = &c;
+            async move {
+                c.request_with_headers(
+                    "POST",
+                    "/api/v1/certificates",
+                    &[("idempotency-key", key)],
+                    Some(("application/json", body.to_string().into_bytes())),
+                )
+                .await
+            }
+        };
+        let before = count_certs(&c).await?;
+        let first = send("deploy-1", body.clone()).await?;
+        assert_eq!(first.status, 201, "{}", first.text());
+        assert_eq!(first.header("idempotent-replayed"), None);
+        let again = send("deploy-1", body.clone()).await?;
+        assert_eq!(again.status, 201, "{}", again.text());
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        assert_eq!(again.json()?["id"], first.json()?["id"]);
+        assert_eq!(again.json()?["certificate"], first.json()?["certificate"]);
+        let other = send(
+            "deploy-1",
+            json!({ "csr": rcgen_csr(&["retry.example.com"]) }),
+        )
+        .await?;
+        assert_problem(&other, 409, "idempotency-key-reused");
+        let bad = send("", body.clone()).await?;
+        assert_problem(&bad, 400, "invalid-idempotency-key");
+        assert_eq!(
+            count_certs(&c).await?,
+            before + 1,
+            "one certificate for one key"
+        );
+        s.stop().await;
+    }
+    Ok(())
+}

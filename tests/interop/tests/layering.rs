@@ -1,7 +1,9 @@
 //! The dependency rules of `docs/architecture.md`, checked on `cargo metadata`: the seam
 //! (`trustbox-authority`) depends on no protocol adapter and no HTTP crate; only the server,
-//! the CLI and the test kit link the store engines; only the custody crate uses an RSA
-//! private-key implementation.
+//! the CLI and the test kit link the store engines; only the engines use the shared SQL
+//! crate, and only it and the engines use `sqlx` (the store contract knows no driver); only
+//! the SQLite engine uses `rusqlite`; only the custody crate uses an RSA private-key
+//! implementation.
 
 use serde_json::Value;
 
@@ -59,6 +61,7 @@ fn the_seam_and_the_engines_keep_their_places() -> anyhow::Result<()> {
         "tonic",
         "reqwest",
     ];
+    let engines = ["trustbox-store-sqlite", "trustbox-store-postgres"];
     let mut broken = Vec::new();
     for (name, deps) in &packages {
         for dep in deps {
@@ -69,11 +72,35 @@ fn the_seam_and_the_engines_keep_their_places() -> anyhow::Result<()> {
                     "{name} -> {dep}: the seam depends on no adapter or HTTP crate"
                 ));
             }
-            if dep.starts_with("trustbox-store-")
+            if engines.contains(&dep.as_str())
                 && !["trustbox-server", "trustbox", "trustbox-testkit"].contains(&name.as_str())
             {
                 broken.push(format!(
                     "{name} -> {dep}: only server, cli and testkit link store engines"
+                ));
+            }
+            if dep.starts_with("trustbox-store-")
+                && !engines.contains(&dep.as_str())
+                && dep != "trustbox-store-sql"
+            {
+                broken.push(format!(
+                    "{name} -> {dep}: a store crate that is neither an engine nor the shared SQL \
+                     crate; add it to the rules above"
+                ));
+            }
+            if dep == "trustbox-store-sql" && !engines.contains(&name.as_str()) {
+                broken.push(format!(
+                    "{name} -> {dep}: only the engines use the shared SQL crate"
+                ));
+            }
+            if dep == "sqlx" && name != "trustbox-store-sql" && !engines.contains(&name.as_str()) {
+                broken.push(format!(
+                    "{name} -> {dep}: only the shared SQL crate and the engines use sqlx"
+                ));
+            }
+            if dep == "rusqlite" && name != "trustbox-store-sqlite" {
+                broken.push(format!(
+                    "{name} -> {dep}: only the SQLite engine uses rusqlite"
                 ));
             }
             if dep == "rsa" && name != "trustbox-crypto" {
@@ -81,6 +108,16 @@ fn the_seam_and_the_engines_keep_their_places() -> anyhow::Result<()> {
                     "{name} -> {dep}: only the custody crate holds private keys"
                 ));
             }
+        }
+    }
+    for engine in engines {
+        let uses_shared_sql = packages
+            .iter()
+            .any(|(name, deps)| name == engine && deps.iter().any(|d| d == "trustbox-store-sql"));
+        if !uses_shared_sql {
+            broken.push(format!(
+                "{engine}: every engine runs the shared SQL (trustbox-store-sql), not its own copy"
+            ));
         }
     }
     assert!(

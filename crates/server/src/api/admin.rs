@@ -47,6 +47,9 @@ pub(crate) struct NewIssuerBody {
     crl_shards: Option<u32>,
     /// Whether its OCSP responder answers and certificates carry its URL (default true).
     ocsp_enabled: Option<bool>,
+    /// The key backend its key is generated on (default `software`, today the only one).
+    #[schema(max_length = 64)]
+    key_backend: Option<String>,
 }
 
 /// `PATCH /api/v1/issuers/{id}` body.
@@ -94,6 +97,8 @@ pub(crate) struct IssuerBody {
     crl_shards: u32,
     /// Whether its OCSP responder answers.
     ocsp_enabled: bool,
+    /// The key backend holding its key (`software`).
+    key_backend: String,
 }
 
 impl From<IssuerView> for IssuerBody {
@@ -112,6 +117,7 @@ impl From<IssuerView> for IssuerBody {
             serial,
             crl_shards,
             ocsp_enabled,
+            key_backend,
         } = v;
         Self {
             id: id.to_string(),
@@ -127,6 +133,7 @@ impl From<IssuerView> for IssuerBody {
             serial,
             crl_shards,
             ocsp_enabled,
+            key_backend,
         }
     }
 }
@@ -232,6 +239,7 @@ pub(crate) async fn create_issuer(
                 path_len: b.path_len.or(if is_root { None } else { Some(0) }),
                 crl_shards: b.crl_shards,
                 ocsp_enabled: b.ocsp_enabled,
+                key_backend: b.key_backend,
             },
         )
         .await?;

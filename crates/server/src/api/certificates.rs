@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use trustbox_authority::{IssuanceRequest, IssuedCertificate};
+use trustbox_authority::{IssuanceOutcome, IssuanceRequest, IssuedCertificate};
 use trustbox_store::{CertificateFilter, CertificateRecord};
 use trustbox_types::{
     CertificateId, CertificateStatus, IssuerId, RevocationReason, SourceProtocol,
@@ -288,12 +288,17 @@ fn parse_id(s: &str) -> Result<CertificateId, ApiError> {
 
 /// Issue a certificate from a CSR.
 #[utoipa::path(post, path = "/api/v1/certificates", tag = "certificates", request_body = IssueBody,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, max_length = 128, min_length = 1,
+        description = "1 to 128 printable characters: a retried request with the same key (and the same CSR) gets the certificate the first one got, never a second one.")),
     responses(
-        (status = 201, description = "Issued, and committed to the inventory and the audit chain.", body = IssuedBody),
+        (status = 201, description = "Issued, and committed to the inventory and the audit chain (or, for a retried Idempotency-Key, the certificate the first request got; then `Idempotent-Replayed: true`).", body = IssuedBody),
+        (status = 202, description = "Pending (an issuance hook has not decided yet): retry with the same Idempotency-Key after Retry-After seconds.", body = PendingBody,
+            headers(("Retry-After" = u64, description = "Seconds until the request should be retried."))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = UnprocessableEntity),
@@ -305,23 +310,55 @@ fn parse_id(s: &str) -> Result<CertificateId, ApiError> {
 pub(crate) async fn issue_certificate(
     State(app): State<App>,
     Auth(principal): Auth,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<IssueBody>,
 ) -> Result<Response, ApiError> {
-    let issued = app
-        .authority
-        .issue(IssuanceRequest {
-            principal,
-            csr: body.csr.into_bytes(),
-            profile: body.profile,
-            issuer: body.issuer,
-            purpose: body.purpose,
-            validity: body
-                .validity_days
-                .map(|d| std::time::Duration::from_secs(u64::from(d) * 86400)),
-            source: SourceProtocol::Api,
-        })
-        .await?;
-    Ok(json(
+    let idempotency_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid-idempotency-key",
+                        "Idempotency-Key must be printable ASCII",
+                    )
+                })?
+                .to_owned(),
+        ),
+    };
+    let mut request =
+        IssuanceRequest::for_csr(principal, body.csr.into_bytes(), SourceProtocol::Api);
+    request.profile = body.profile;
+    request.issuer = body.issuer;
+    request.purpose = body.purpose;
+    request.validity = body
+        .validity_days
+        .map(|d| std::time::Duration::from_secs(u64::from(d) * 86400));
+    request.idempotency_key = idempotency_key;
+    let issued = match app.authority.issue(request).await? {
+        IssuanceOutcome::Issued(c) => c,
+        IssuanceOutcome::Pending {
+            request_id,
+            retry_after,
+        } => {
+            let mut resp = json(
+                StatusCode::ACCEPTED,
+                &PendingBody {
+                    status: "pending",
+                    request_id,
+                    retry_after: retry_after.as_secs(),
+                },
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after.as_secs().to_string()) {
+                resp.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+            return Ok(resp);
+        }
+    };
+    let replayed = issued.replayed;
+    let mut resp = json(
         StatusCode::CREATED,
         &IssuedBody {
             id: issued.record.id.to_string(),
@@ -331,7 +368,26 @@ pub(crate) async fn issue_certificate(
             certificate: issued.certificate_pem,
             chain: issued.chain_pem,
         },
-    ))
+    );
+    if replayed {
+        resp.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(resp)
+}
+
+/// A request an issuance hook has not decided yet.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PendingIssuance)]
+pub(crate) struct PendingBody {
+    /// Always `pending`.
+    status: &'static str,
+    /// The request's reference (its Idempotency-Key when one was sent).
+    request_id: String,
+    /// Seconds until it should be retried.
+    retry_after: u64,
 }
 
 /// One certificate, with its PEM and chain.

@@ -1,24 +1,24 @@
-//! The SQL of the jobs repository ([`crate::JobStore`]), shared by both engines.
+//! The SQL of the jobs repository ([`trustbox_store::JobStore`]), shared by both engines.
 //!
 //! Expanded by [`impl_sql_store!`](crate::impl_sql_store) inside its private scope, so it
 //! uses the same transaction helpers (`scope`, `chain`) and error mapping as the other
 //! repositories; it is a separate macro so that each aggregate keeps its SQL in its own file.
 
-/// Implements [`crate::JobStore`] for `$store`. Not a public API: invoked by
+/// Implements [`trustbox_store::JobStore`] for `$store`. Not a public API: invoked by
 /// `impl_sql_store!`, whose private helpers it uses.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __impl_sql_jobs {
-    ($store:ty, $db:ty, begin = $begin:literal, rls = $rls:literal) => {
+    ($store:ty, $db:ty, lock = $lock:literal, begin = $begin:literal, rls = $rls:literal) => {
         const JOB_COLS: &str = "tenant_id, id, kind, dedupe_key, payload, state, attempts, max_attempts, run_at, \
             lease_holder, lease_until, last_error, created_at, updated_at, finished_at";
 
-        fn job_row(r: &Row) -> Result<$crate::JobRecord, StoreError> {
+        fn job_row(r: &Row) -> Result<$crate::__rt::store::JobRecord, StoreError> {
             let int = |c: &str| -> Result<u32, StoreError> {
                 let v: i64 = r.try_get(c).map_err(be)?;
                 u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("job {c} {v}")))
             };
-            Ok($crate::JobRecord {
+            Ok($crate::__rt::store::JobRecord {
                 tenant: decode("tenant id", &r.try_get::<String, _>("tenant_id").map_err(be)?)?,
                 id: decode("job id", &r.try_get::<String, _>("id").map_err(be)?)?,
                 kind: r.try_get("kind").map_err(be)?,
@@ -38,8 +38,8 @@ macro_rules! __impl_sql_jobs {
         }
 
         /// Appends an outbox row inside `tx`.
-        async fn outbox(tx: &mut Conn, tenant: &str, topic: &str, payload: &::serde_json::Value, at: i64) -> Result<(), StoreError> {
-            ::sqlx::query("INSERT INTO outbox (tenant_id, topic, payload, at) VALUES ($1, $2, $3, $4)")
+        async fn outbox(tx: &mut Conn, tenant: &str, topic: &str, payload: &$crate::__rt::serde_json::Value, at: i64) -> Result<(), StoreError> {
+            $crate::__rt::sqlx::query("INSERT INTO outbox (tenant_id, topic, payload, at) VALUES ($1, $2, $3, $4)")
                 .bind(tenant)
                 .bind(topic)
                 .bind(payload.to_string())
@@ -51,15 +51,15 @@ macro_rules! __impl_sql_jobs {
         }
 
         /// The outbox payload announcing a job's final state.
-        fn job_event(id: &str, kind: &str, key: &str, attempts: i64, error: Option<&str>) -> ::serde_json::Value {
-            ::serde_json::json!({ "job": id, "kind": kind, "key": key, "attempts": attempts, "error": error })
+        fn job_event(id: &str, kind: &str, key: &str, attempts: i64, error: Option<&str>) -> $crate::__rt::serde_json::Value {
+            $crate::__rt::serde_json::json!({ "job": id, "kind": kind, "key": key, "attempts": attempts, "error": error })
         }
 
-        #[::async_trait::async_trait]
-        impl $crate::JobStore for $store {
-            async fn enqueue_job(&self, job: &$crate::NewJob) -> Result<bool, StoreError> {
+        #[$crate::__rt::async_trait]
+        impl $crate::__rt::store::JobStore for $store {
+            async fn enqueue_job(&self, job: &$crate::__rt::store::NewJob) -> Result<bool, StoreError> {
                 let mut tx = self.write_tx(job.tenant).await?;
-                let done = ::sqlx::query(
+                let done = $crate::__rt::sqlx::query(
                     "INSERT INTO jobs (tenant_id, id, kind, dedupe_key, payload, state, attempts, max_attempts, run_at, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8, $8) ON CONFLICT DO NOTHING",
                 )
@@ -78,12 +78,12 @@ macro_rules! __impl_sql_jobs {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn claim_jobs(&self, holder: &str, now: i64, lease_until: i64, limit: u32) -> Result<Vec<$crate::JobRecord>, StoreError> {
+            async fn claim_jobs(&self, holder: &str, now: i64, lease_until: i64, limit: u32) -> Result<Vec<$crate::__rt::store::JobRecord>, StoreError> {
                 let limit = i64::from(limit.max(1));
                 if $rls {
                     // System path: claims cross tenants, behind a definer function that
                     // locks with SKIP LOCKED so replicas never claim the same job.
-                    let rows = ::sqlx::query(&format!("SELECT {JOB_COLS} FROM tb_claim_jobs($1, $2, $3, $4)"))
+                    let rows = $crate::__rt::sqlx::query(&format!("SELECT {JOB_COLS} FROM tb_claim_jobs($1, $2, $3, $4)"))
                         .bind(holder)
                         .bind(now)
                         .bind(lease_until)
@@ -96,7 +96,7 @@ macro_rules! __impl_sql_jobs {
                 // The write transaction takes the database's write lock first: one claimer
                 // at a time.
                 let mut tx = self.write.begin_with($begin).await.map_err(be)?;
-                let abandoned = ::sqlx::query(
+                let abandoned = $crate::__rt::sqlx::query(
                     "UPDATE jobs SET state = 'abandoned', lease_holder = NULL, lease_until = NULL, finished_at = $1, \
                      updated_at = $1, last_error = 'the worker holding it stopped after its last attempt' \
                      WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts \
@@ -117,7 +117,7 @@ macro_rules! __impl_sql_jobs {
                     );
                     outbox(&mut *tx, &tenant, "job.abandoned", &payload, now).await?;
                 }
-                let rows = ::sqlx::query(&format!(
+                let rows = $crate::__rt::sqlx::query(&format!(
                     "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_holder = $1, lease_until = $2, updated_at = $3 \
                      WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM jobs \
                        WHERE (state IN ('pending', 'retry_wait') AND run_at <= $3) \
@@ -136,8 +136,8 @@ macro_rules! __impl_sql_jobs {
                 rows.iter().map(job_row).collect()
             }
 
-            async fn finish_job(&self, tenant: TenantId, id: $crate::__sql::JobId, holder: &str, finish: &$crate::JobFinish, now: i64) -> Result<bool, StoreError> {
-                use $crate::JobFinish;
+            async fn finish_job(&self, tenant: TenantId, id: $crate::__rt::types::JobId, holder: &str, finish: &$crate::__rt::store::JobFinish, now: i64) -> Result<bool, StoreError> {
+                use $crate::__rt::store::JobFinish;
                 let (state, run_at, error) = match finish {
                     JobFinish::Completed => ("completed", None, None),
                     JobFinish::Retry { at, error } => ("retry_wait", Some(*at), Some(error.as_str())),
@@ -146,7 +146,7 @@ macro_rules! __impl_sql_jobs {
                 let finished = if state == "retry_wait" { None } else { Some(now) };
                 let t = tenant.to_string();
                 let mut tx = self.write_tx(tenant).await?;
-                let row = ::sqlx::query(
+                let row = $crate::__rt::sqlx::query(
                     "UPDATE jobs SET state = $1, run_at = COALESCE($2, run_at), last_error = COALESCE($3, last_error), \
                      lease_holder = NULL, lease_until = NULL, updated_at = $4, finished_at = $5 \
                      WHERE tenant_id = $6 AND id = $7 AND state = 'running' AND lease_holder = $8 \
@@ -181,10 +181,10 @@ macro_rules! __impl_sql_jobs {
                 Ok(true)
             }
 
-            async fn cancel_job(&self, tenant: TenantId, id: $crate::__sql::JobId, now: i64, event: &NewAuditEvent) -> Result<$crate::JobRecord, StoreError> {
+            async fn cancel_job(&self, tenant: TenantId, id: $crate::__rt::types::JobId, now: i64, event: &NewAuditEvent) -> Result<$crate::__rt::store::JobRecord, StoreError> {
                 let t = tenant.to_string();
                 let mut tx = self.write_tx(tenant).await?;
-                let row = ::sqlx::query(&format!(
+                let row = $crate::__rt::sqlx::query(&format!(
                     "UPDATE jobs SET state = 'cancelled', updated_at = $1, finished_at = $1 \
                      WHERE tenant_id = $2 AND id = $3 AND state IN ('pending', 'retry_wait') RETURNING {JOB_COLS}"
                 ))
@@ -195,7 +195,7 @@ macro_rules! __impl_sql_jobs {
                 .await
                 .map_err(be)?;
                 let Some(row) = row else {
-                    let state: Option<String> = ::sqlx::query_scalar("SELECT state FROM jobs WHERE tenant_id = $1 AND id = $2")
+                    let state: Option<String> = $crate::__rt::sqlx::query_scalar("SELECT state FROM jobs WHERE tenant_id = $1 AND id = $2")
                         .bind(&t)
                         .bind(id.to_string())
                         .fetch_optional(&mut *tx)
@@ -214,9 +214,9 @@ macro_rules! __impl_sql_jobs {
                 Ok(job)
             }
 
-            async fn job(&self, tenant: TenantId, id: $crate::__sql::JobId) -> Result<Option<$crate::JobRecord>, StoreError> {
+            async fn job(&self, tenant: TenantId, id: $crate::__rt::types::JobId) -> Result<Option<$crate::__rt::store::JobRecord>, StoreError> {
                 let mut rtx = self.read_tx(tenant).await?;
-                let row = ::sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs WHERE tenant_id = $1 AND id = $2"))
+                let row = $crate::__rt::sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs WHERE tenant_id = $1 AND id = $2"))
                     .bind(tenant.to_string())
                     .bind(id.to_string())
                     .fetch_optional(&mut *rtx)
@@ -226,9 +226,9 @@ macro_rules! __impl_sql_jobs {
                 row.as_ref().map(job_row).transpose()
             }
 
-            async fn list_jobs(&self, tenant: TenantId, f: &$crate::JobFilter) -> Result<Vec<$crate::JobRecord>, StoreError> {
+            async fn list_jobs(&self, tenant: TenantId, f: &$crate::__rt::store::JobFilter) -> Result<Vec<$crate::__rt::store::JobRecord>, StoreError> {
                 let mut rtx = self.read_tx(tenant).await?;
-                let rows = ::sqlx::query(&format!(
+                let rows = $crate::__rt::sqlx::query(&format!(
                     "SELECT {JOB_COLS} FROM jobs WHERE tenant_id = $1 AND ($2 IS NULL OR state = $2) \
                      AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
                 ))
@@ -247,7 +247,7 @@ macro_rules! __impl_sql_jobs {
             async fn prune_jobs(&self, tenant: TenantId, before: i64, limit: u32) -> Result<u64, StoreError> {
                 let t = tenant.to_string();
                 let mut tx = self.write_tx(tenant).await?;
-                let gone = ::sqlx::query(
+                let gone = $crate::__rt::sqlx::query(
                     "DELETE FROM jobs WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM jobs \
                      WHERE tenant_id = $1 AND finished_at < $2 LIMIT $3)",
                 )
@@ -258,7 +258,7 @@ macro_rules! __impl_sql_jobs {
                 .await
                 .map_err(be)?
                 .rows_affected();
-                ::sqlx::query(
+                $crate::__rt::sqlx::query(
                     "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE tenant_id = $1 AND at < $2 ORDER BY seq LIMIT $3)",
                 )
                 .bind(&t)
@@ -271,9 +271,9 @@ macro_rules! __impl_sql_jobs {
                 Ok(gone)
             }
 
-            async fn list_outbox(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<$crate::OutboxRecord>, StoreError> {
+            async fn list_outbox(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<$crate::__rt::store::OutboxRecord>, StoreError> {
                 let mut rtx = self.read_tx(tenant).await?;
-                let rows = ::sqlx::query(
+                let rows = $crate::__rt::sqlx::query(
                     "SELECT seq, tenant_id, topic, payload, at FROM outbox WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                 )
                 .bind(tenant.to_string())
@@ -285,7 +285,7 @@ macro_rules! __impl_sql_jobs {
                 rtx.commit().await.map_err(be)?;
                 rows.iter()
                     .map(|r| {
-                        Ok($crate::OutboxRecord {
+                        Ok($crate::__rt::store::OutboxRecord {
                             seq: r.try_get("seq").map_err(be)?,
                             tenant: decode("tenant id", &r.try_get::<String, _>("tenant_id").map_err(be)?)?,
                             topic: r.try_get("topic").map_err(be)?,
