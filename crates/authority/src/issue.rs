@@ -545,6 +545,98 @@ impl Authority {
             .await
     }
 
+    /// Revokes the certificate `target` names, on the proof the protocol offers: the
+    /// `certs:revoke` scope, or possession of the certificate's key.
+    pub async fn revoke_by(
+        &self,
+        principal: &Principal,
+        target: &crate::CertificateRef,
+        proof: &crate::RevocationProof,
+        reason: RevocationReason,
+        invalidity_date: Option<i64>,
+    ) -> Result<CertificateRecord, AuthorityError> {
+        use crate::{CertificateRef, RevocationProof};
+        let result = async {
+            let record = match target {
+                CertificateRef::Id(id) => self.store.certificate(principal.tenant, *id).await?,
+                CertificateRef::Serial { issuer, serial } => {
+                    self.store
+                        .certificate_by_serial(principal.tenant, *issuer, &serial.to_hex())
+                        .await?
+                }
+                CertificateRef::Certificate(der) => self.by_der(principal, der).await?,
+            }
+            .ok_or_else(|| AuthorityError::not_found("certificate"))?;
+            let action = match proof {
+                RevocationProof::Scope => {
+                    Self::require(principal, Scope::CertsRevoke)?;
+                    "certificate.revoke"
+                }
+                RevocationProof::KeyPossession { message, signature } => {
+                    let spki = trustbox_x509::spki_of(&record.der).ok_or_else(|| {
+                        AuthorityError::internal("stored certificate does not parse")
+                    })?;
+                    if !trustbox_crypto::verify_with_spki(
+                        record.key_algorithm,
+                        &spki,
+                        message,
+                        signature,
+                    ) {
+                        return Err(AuthorityError::new(
+                            ErrorKind::Forbidden,
+                            "bad-key-possession-proof",
+                            "the signature was not made with this certificate's key",
+                        ));
+                    }
+                    "certificate.revoke.key-possession"
+                }
+            };
+            self.revoke_unchecked(principal, record.id, reason, invalidity_date, action)
+                .await
+        }
+        .await;
+        if let Err(e) = &result {
+            if !matches!(
+                e.kind,
+                ErrorKind::Internal | ErrorKind::Unavailable | ErrorKind::Conflict
+            ) {
+                self.audit_refusal(principal, "certificate.revoke", "certificate".into(), e)
+                    .await;
+            }
+        }
+        result
+    }
+
+    /// The tenant's inventory record of exactly the certificate `der`.
+    async fn by_der(
+        &self,
+        principal: &Principal,
+        der: &[u8],
+    ) -> Result<Option<CertificateRecord>, AuthorityError> {
+        let Some((issuer_name, _, serial)) = trustbox_x509::names_and_serial_of(der) else {
+            return Err(AuthorityError::invalid(
+                "bad-certificate",
+                "the certificate does not parse",
+            ));
+        };
+        for issuer in self.store.list_issuers(principal.tenant).await? {
+            let subject = trustbox_x509::names_and_serial_of(&issuer.certificate_der).map(|n| n.1);
+            if subject.as_deref() != Some(issuer_name.as_slice()) {
+                continue;
+            }
+            if let Some(rec) = self
+                .store
+                .certificate_by_serial(principal.tenant, issuer.id, &serial.to_hex())
+                .await?
+            {
+                if rec.der == der {
+                    return Ok(Some(rec));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     pub(crate) async fn revoke_unchecked(
         &self,
         principal: &Principal,

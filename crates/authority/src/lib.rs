@@ -32,8 +32,9 @@ pub use jobs::{
 };
 pub use ocsp::{Invalidation, OcspSigning, ResponderLookup, SerialStatus};
 pub use request::{
-    Enrollment, HookContext, HookDecision, IssuanceHook, IssuanceOutcome, IssuanceRequest,
-    IssuedCertificate, SubjectKey, MAX_ENROLLMENT_CHARS, MAX_IDEMPOTENCY_KEY_CHARS,
+    CertificateRef, Enrollment, HookContext, HookDecision, IssuanceHook, IssuanceOutcome,
+    IssuanceRequest, IssuedCertificate, RevocationProof, SubjectKey, MAX_ENROLLMENT_CHARS,
+    MAX_IDEMPOTENCY_KEY_CHARS,
 };
 pub use revocation::{PublicCaCertificate, PublishedCrl};
 pub use sync::CACHE_TRUST;
@@ -178,9 +179,15 @@ impl Authority {
         &self.config
     }
 
-    /// The store, for read paths that need no seam logic (health checks).
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// Whether the store answers and the default tenant exists (readiness probes).
+    pub async fn check_ready(&self) -> bool {
+        matches!(self.store.tenant_by_name("default").await, Ok(Some(_)))
+    }
+
+    /// Every tenant, for host-side tools run by the operator (`trustbox audit verify`);
+    /// request paths never list across tenants.
+    pub async fn host_tenants(&self) -> Result<Vec<trustbox_store::TenantRecord>, AuthorityError> {
+        Ok(self.store.list_tenants().await?)
     }
 
     pub(crate) fn now_us(&self) -> i64 {

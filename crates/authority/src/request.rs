@@ -206,3 +206,36 @@ pub trait IssuanceHook: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 }
+
+/// Which certificate to revoke, as the protocol names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertificateRef {
+    /// Its inventory id (REST).
+    Id(CertificateId),
+    /// Its issuer and serial (CMP, OCSP-style references).
+    Serial {
+        /// The issuer.
+        issuer: IssuerId,
+        /// The serial.
+        serial: trustbox_types::Serial,
+    },
+    /// The certificate itself, DER (ACME revokeCert): it must be the one in the inventory.
+    Certificate(Vec<u8>),
+}
+
+/// Why the caller may revoke the certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevocationProof {
+    /// The principal holds `certs:revoke`.
+    Scope,
+    /// The request was signed with the certificate's own key (ACME revokeCert signed with
+    /// the certificate key): `signature` over `message`, in the form custody signs (DER
+    /// ECDSA, raw Ed25519). The seam checks it against the certificate's public key; no
+    /// scope is needed then. RSA keys cannot prove possession this way.
+    KeyPossession {
+        /// What was signed.
+        message: Vec<u8>,
+        /// The signature.
+        signature: Vec<u8>,
+    },
+}

@@ -797,3 +797,115 @@ async fn the_seam_generates_a_key_once_for_protocols_that_need_it() {
     let e = env.authority.issued(ssh).await.expect_err("not yet");
     assert_eq!(e.code, "unsupported-subject-key");
 }
+
+#[tokio::test]
+async fn revocation_by_reference_and_by_possession_of_the_key() {
+    let env = env().await;
+    let a = &env.authority;
+    // a key the test holds, so it can prove possession
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["held.example.com".to_owned()]).expect("params");
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    let held = params.serialize_request(&key).expect("csr").der().to_vec();
+    let issued = a.issued(request(&env.admin, held)).await.expect("issued");
+
+    // a reader may not revoke by scope, nor with a signature by another key
+    let mut reader = env.admin.clone();
+    reader.grants.scopes = ScopeSet::new([Scope::CertsRead]);
+    let by_der = CertificateRef::Certificate(issued.record.der.clone());
+    let e = a
+        .revoke_by(
+            &reader,
+            &by_der,
+            &RevocationProof::Scope,
+            trustbox_types::RevocationReason::KeyCompromise,
+            None,
+        )
+        .await
+        .expect_err("no scope");
+    assert_eq!(e.kind, ErrorKind::Forbidden);
+    let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let forged = RevocationProof::KeyPossession {
+        message: b"revoke".to_vec(),
+        signature: sign_with(&other, b"revoke"),
+    };
+    let e = a
+        .revoke_by(
+            &reader,
+            &by_der,
+            &forged,
+            trustbox_types::RevocationReason::KeyCompromise,
+            None,
+        )
+        .await
+        .expect_err("another key");
+    assert_eq!(e.code, "bad-key-possession-proof");
+
+    // the certificate's own key proves it
+    let proof = RevocationProof::KeyPossession {
+        message: b"revoke".to_vec(),
+        signature: sign_with(&key, b"revoke"),
+    };
+    let revoked = a
+        .revoke_by(
+            &reader,
+            &by_der,
+            &proof,
+            trustbox_types::RevocationReason::KeyCompromise,
+            None,
+        )
+        .await
+        .expect("revoked by key possession");
+    assert_eq!(revoked.id, issued.record.id);
+
+    // by issuer and serial, with the scope
+    let second = a
+        .issued(request(&env.admin, csr("serial.example.com")))
+        .await
+        .expect("issued");
+    let by_serial = CertificateRef::Serial {
+        issuer: second.record.issuer,
+        serial: second.record.serial.parse().expect("serial"),
+    };
+    let r = a
+        .revoke_by(
+            &env.admin,
+            &by_serial,
+            &RevocationProof::Scope,
+            trustbox_types::RevocationReason::Superseded,
+            None,
+        )
+        .await
+        .expect("revoked by serial");
+    assert_eq!(r.id, second.record.id);
+
+    // a certificate not in this inventory is not found
+    let mut tampered = issued.record.der.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let e = a
+        .revoke_by(
+            &env.admin,
+            &CertificateRef::Certificate(tampered),
+            &RevocationProof::Scope,
+            trustbox_types::RevocationReason::Superseded,
+            None,
+        )
+        .await
+        .expect_err("not ours");
+    assert_eq!(e.kind, ErrorKind::NotFound);
+}
+
+/// A DER ECDSA signature by `key` over `message` (how custody signs).
+fn sign_with(key: &rcgen::KeyPair, message: &[u8]) -> Vec<u8> {
+    let pkcs8 = key.serialize_der();
+    let rng = ring::rand::SystemRandom::new();
+    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &pkcs8,
+        &rng,
+    )
+    .expect("key");
+    pair.sign(&rng, message).expect("sign").as_ref().to_vec()
+}

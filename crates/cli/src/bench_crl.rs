@@ -151,7 +151,7 @@ pub async fn run(args: CrlArgs) -> anyhow::Result<()> {
         .await
         .context("bootstrap")?;
     let tenant = boot.tenant.id;
-    let store = authority.store().clone();
+    let store = trustbox_server::open_bulk_store(&cfg).await?;
     let issuer = store
         .list_issuers(tenant)
         .await?

@@ -429,7 +429,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 None => Vec::new(),
             };
             let authority = trustbox_server::open_authority(&host.config()).await?;
-            let tenants = authority.store().list_tenants().await?;
+            let tenants = authority.host_tenants().await?;
             let mut broken = false;
             for t in tenants
                 .iter()
@@ -477,7 +477,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
                 Some(CheckpointCommand::Export { out }) => {
                     let mut all = Vec::new();
-                    for t in authority.store().list_tenants().await? {
+                    for t in authority.host_tenants().await? {
                         all.extend(authority.export_checkpoints(t.id).await?);
                     }
                     let file = trustbox_authority::CheckpointFile {

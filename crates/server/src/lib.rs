@@ -17,7 +17,7 @@ mod public;
 mod setup;
 
 pub use config::ServerConfig;
-pub use setup::{open_authority, DataPaths};
+pub use setup::{open_authority, open_bulk_store, DataPaths};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -285,6 +285,8 @@ mod tests {
 
     struct Env {
         dir: tempfile::TempDir,
+        /// The store under `authority`, for a second replica over it.
+        store: Arc<dyn trustbox_store::Store>,
         authority: Arc<Authority>,
         admin: Principal,
         issuer: IssuerId,
@@ -298,10 +300,11 @@ mod tests {
             .await
             .expect("open");
         store.migrate().await.expect("migrate");
+        let store: Arc<dyn trustbox_store::Store> = Arc::new(store);
         let keys = SealedKeyStore::new(&Kek::load_or_create(&dir.path().join("kek")).expect("kek"))
             .expect("keys");
         let authority = Arc::new(Authority::new(
-            Arc::new(store),
+            store.clone(),
             Arc::new(keys),
             Arc::new(SystemClock),
             config,
@@ -340,6 +343,7 @@ mod tests {
             name_hash: sha1(&signing.issuer_subject_raw),
             key_hash: sha1(&signing.issuer_key_raw),
             dir,
+            store,
             authority,
             admin,
             issuer,
@@ -455,7 +459,7 @@ mod tests {
                 .expect("keys");
         let ahead = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
         let b = Arc::new(Authority::new(
-            env.authority.store().clone(),
+            env.store.clone(),
             Arc::new(keys),
             Arc::new(trustbox_types::ManualClock::new(ahead)),
             AuthorityConfig::default(),

@@ -87,6 +87,35 @@ pub async fn open_authority(cfg: &ServerConfig) -> Result<Arc<Authority>, Server
     let keys =
         trustbox_crypto::RoutingKeyStore::new(trustbox_crypto::SOFTWARE, vec![Arc::new(software)])
             .map_err(|e| ServerError::Custody(e.to_string()))?;
+    let store = open_store(cfg, &paths).await?;
+    Ok(Arc::new(Authority::new(
+        store,
+        Arc::new(keys),
+        Arc::new(SystemClock),
+        AuthorityConfig {
+            public_url: cfg.public_url.clone(),
+            max_batch: cfg.max_batch,
+            queue: cfg.queue,
+            crl_shards: cfg.crl_shards,
+            crl_validity_s: i64::from(cfg.crl_validity_hours) * 3600,
+            ocsp_validity_s: i64::from(cfg.ocsp_validity_minutes) * 60,
+            ocsp_responder_validity_s: i64::from(cfg.ocsp_responder_validity_days) * 86400,
+            ocsp_cache_entries: cfg.ocsp_cache_entries,
+        },
+    )))
+}
+
+/// Opens and migrates the configured store. The seam gets it in [`open_authority`]; host
+/// tools that load bulk data past the seam (the CRL benchmark) call this directly. No
+/// request path does.
+pub async fn open_bulk_store(cfg: &ServerConfig) -> Result<Arc<dyn Store>, ServerError> {
+    cfg.validate()?;
+    let paths = DataPaths::new(&cfg.data_dir);
+    create_private_dir(&paths.root)?;
+    open_store(cfg, &paths).await
+}
+
+async fn open_store(cfg: &ServerConfig, paths: &DataPaths) -> Result<Arc<dyn Store>, ServerError> {
     let store: Arc<dyn Store> = match &cfg.database {
         Some(url) => Arc::new(
             trustbox_store_postgres::PostgresStore::connect_with_owner(
@@ -106,21 +135,7 @@ pub async fn open_authority(cfg: &ServerConfig) -> Result<Arc<Authority>, Server
         .migrate()
         .await
         .map_err(|e| ServerError::Store(e.to_string()))?;
-    Ok(Arc::new(Authority::new(
-        store,
-        Arc::new(keys),
-        Arc::new(SystemClock),
-        AuthorityConfig {
-            public_url: cfg.public_url.clone(),
-            max_batch: cfg.max_batch,
-            queue: cfg.queue,
-            crl_shards: cfg.crl_shards,
-            crl_validity_s: i64::from(cfg.crl_validity_hours) * 3600,
-            ocsp_validity_s: i64::from(cfg.ocsp_validity_minutes) * 60,
-            ocsp_responder_validity_s: i64::from(cfg.ocsp_responder_validity_days) * 86400,
-            ocsp_cache_entries: cfg.ocsp_cache_entries,
-        },
-    )))
+    Ok(store)
 }
 
 /// What a prepared server holds before it binds.

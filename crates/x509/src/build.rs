@@ -584,6 +584,17 @@ pub fn spki_of(der: &[u8]) -> Option<Vec<u8>> {
         .map(|(_, c)| c.public_key().raw.to_vec())
 }
 
+/// The raw DER issuer name, raw DER subject name and serial of the certificate `der`, if
+/// it parses.
+pub fn names_and_serial_of(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>, Serial)> {
+    let (_, c) = X509Certificate::from_der(der).ok()?;
+    Some((
+        c.issuer().as_raw().to_vec(),
+        c.subject().as_raw().to_vec(),
+        Serial::from_be_bytes(c.raw_serial()).ok()?,
+    ))
+}
+
 /// Adds the CRL distribution point and AIA extensions `urls` asks for.
 fn stamp_urls(params: &mut CertificateParams, urls: &UrlSet) {
     if let Some(crl) = &urls.crl {

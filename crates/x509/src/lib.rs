@@ -13,7 +13,8 @@ pub mod pem;
 mod profile;
 
 pub use build::{
-    spki_of, CaCertificate, CaParams, IssuingCa, LeafPlan, UnsignedCertificate, UrlSet,
+    names_and_serial_of, spki_of, CaCertificate, CaParams, IssuingCa, LeafPlan,
+    UnsignedCertificate, UrlSet,
 };
 pub use crl::{CrlEntry, CrlSpec};
 pub use csr::{parse_csr, ParsedCsr};

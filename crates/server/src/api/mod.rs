@@ -317,11 +317,8 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(app): State<App>) -> Response {
-    let ok = app.ready.load(std::sync::atomic::Ordering::Relaxed)
-        && matches!(
-            app.authority.store().tenant_by_name("default").await,
-            Ok(Some(_))
-        );
+    let ok =
+        app.ready.load(std::sync::atomic::Ordering::Relaxed) && app.authority.check_ready().await;
     if ok {
         json(StatusCode::OK, &serde_json::json!({ "status": "ready" }))
     } else {
