@@ -1214,4 +1214,31 @@ async fn jobs_and_outbox(store: &dyn Store) {
         .await
         .expect("outbox")
         .is_empty());
+
+    // claimers racing (replicas): every due job is claimed exactly once
+    let race = tenant(store, "jobs-race").await;
+    for i in 0..40 {
+        let j = new_job(race, "test.race", &format!("r{i}"), 1, 5000);
+        assert!(store.enqueue_job(&j).await.expect("enqueue"));
+    }
+    let claimer = |holder: &'static str| async move {
+        let mut got = Vec::new();
+        loop {
+            let batch = store
+                .claim_jobs(holder, 5000, 5010, 3)
+                .await
+                .expect("claim");
+            if batch.is_empty() {
+                return got;
+            }
+            // (earlier parts left a due job of another tenant: not counted)
+            got.extend(batch.into_iter().filter(|j| j.tenant == race).map(|j| j.id));
+        }
+    };
+    let (a, b, c, d) = tokio::join!(claimer("a"), claimer("b"), claimer("c"), claimer("d"));
+    let mut all: Vec<_> = a.into_iter().chain(b).chain(c).chain(d).collect();
+    let claimed = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((claimed, all.len()), (40, 40), "each job claimed once");
 }
