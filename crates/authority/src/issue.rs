@@ -300,19 +300,19 @@ impl Authority {
             "certificate.issue",
             format!("certificate:{id}"),
             "success",
-            serde_json::json!({
-                "serial": record.serial,
-                "issuer": issuer.id,
-                "fingerprint": record.fingerprint,
-                "profile": record.profile,
-                "sans": record.sans,
-                "not_after": record.not_after,
-                "source": record.source,
-                "purpose": req.purpose,
-                "enrollment": enrollment,
-                "replaces": req.replaces,
-                "key_generated": generated.is_some(),
-            }),
+            IssueDetails {
+                enrollment: enrollment.as_ref(),
+                fingerprint: &record.fingerprint,
+                issuer: issuer.id,
+                key_generated: generated.is_some(),
+                not_after: record.not_after,
+                profile: &record.profile,
+                purpose: req.purpose.as_deref(),
+                replaces: req.replaces,
+                sans: &record.sans,
+                serial: &record.serial,
+                source: &record.source,
+            },
         );
         let certificate_pem = pem::encode("CERTIFICATE", &record.der);
         match self
@@ -792,6 +792,23 @@ impl Authority {
             other => other,
         }
     }
+}
+
+/// The details of a `certificate.issue` event (keys in alphabetical order, as a JSON map
+/// would hold them), serialized without building a map.
+#[derive(serde::Serialize)]
+struct IssueDetails<'a> {
+    enrollment: Option<&'a serde_json::Value>,
+    fingerprint: &'a str,
+    issuer: IssuerId,
+    key_generated: bool,
+    not_after: i64,
+    profile: &'a str,
+    purpose: Option<&'a str>,
+    replaces: Option<CertificateId>,
+    sans: &'a [String],
+    serial: &'a str,
+    source: &'a str,
 }
 
 /// Whether two name lists hold the same names (order and duplicates aside).

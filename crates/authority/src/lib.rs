@@ -208,7 +208,7 @@ impl Authority {
         action: &str,
         resource: String,
         outcome: &str,
-        details: serde_json::Value,
+        details: impl serde::Serialize,
     ) -> NewAuditEvent {
         NewAuditEvent {
             tenant,
@@ -217,7 +217,8 @@ impl Authority {
             action: action.to_owned(),
             resource,
             outcome: outcome.to_owned(),
-            details: details.to_string(),
+            // Serializing a map of strings and numbers cannot fail.
+            details: serde_json::to_string(&details).unwrap_or_else(|_| "{}".to_owned()),
         }
     }
 

@@ -47,6 +47,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0006_enrollment",
         sql: include_str!("../migrations/0006_enrollment.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_lean_indexes",
+        sql: include_str!("../migrations/0007_lean_indexes.sql"),
+    },
 ];
 /// Advisory lock key serializing migrations across replicas ("tbxmigr").
 const MIGRATION_LOCK: i64 = 0x0074_6278_6d69_6772;

@@ -45,6 +45,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0005_enrollment",
         sql: include_str!("../migrations/0005_enrollment.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_lean_indexes",
+        sql: include_str!("../migrations/0006_lean_indexes.sql"),
+    },
 ];
 /// Migrations that rebuild referenced tables: run with foreign-key enforcement off (it
 /// cannot change inside a transaction) and checked with `foreign_key_check` before commit.
