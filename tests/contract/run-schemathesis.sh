@@ -71,7 +71,7 @@ TOKEN="$(awk '/admin token/ {print $NF}' "$W/server.log")"
 curl -sSf --cacert "$W/data/ca/root.pem" -H "Authorization: Bearer $TOKEN" \
   "https://127.0.0.1:$P/api/v1/openapi.json" -o "$W/openapi.json"
 
-export TRUSTBOX_BIN="$B" TRUSTBOX_CONTRACT_DATA_DIR="$W/data" TRUSTBOX_CONTRACT_HOOK_LOG="$W/hooks.log"
+export TRUSTBOX_BIN="$B" TRUSTBOX_CONTRACT_DATA_DIR="$W/data" TRUSTBOX_CONTRACT_HOOK_LOG="$W/hooks.log" TRUSTBOX_CONTRACT_URL="https://127.0.0.1:$P"
 export SCHEMATHESIS_HOOKS="$PWD/tests/contract/hooks.py"
 SEED_ARGS=()
 [ -n "${SCHEMATHESIS_SEED:-}" ] && SEED_ARGS=(--seed "$SCHEMATHESIS_SEED")

@@ -228,7 +228,7 @@ impl Authority {
     }
 
     /// Creates a root or intermediate CA for the principal's tenant.
-    pub async fn create_issuer(
+    pub(crate) async fn create_issuer(
         &self,
         principal: &Principal,
         req: NewIssuer,
@@ -397,7 +397,7 @@ impl Authority {
     }
 
     /// The tenant's issuers.
-    pub async fn list_issuers(
+    pub(crate) async fn list_issuers(
         &self,
         principal: &Principal,
     ) -> Result<Vec<IssuerView>, AuthorityError> {
@@ -416,7 +416,7 @@ impl Authority {
     }
 
     /// One of the tenant's issuers.
-    pub async fn issuer_view(
+    pub(crate) async fn issuer_view(
         &self,
         principal: &Principal,
         id: IssuerId,
@@ -437,7 +437,7 @@ impl Authority {
 
     /// Creates a tenant with its own root and issuing CA. Only an admin of the `default`
     /// tenant (the operator) may.
-    pub async fn create_tenant(
+    pub(crate) async fn create_tenant(
         &self,
         principal: &Principal,
         name: &str,
@@ -546,7 +546,7 @@ impl Authority {
     }
 
     /// Tenants visible to the principal: all for the operator, else its own.
-    pub async fn list_tenants(
+    pub(crate) async fn list_tenants(
         &self,
         principal: &Principal,
     ) -> Result<Vec<TenantRecord>, AuthorityError> {
@@ -578,7 +578,7 @@ impl Authority {
     }
 
     /// Every profile of the tenant: its own versions and the built-ins it has not replaced.
-    pub async fn list_profiles(
+    pub(crate) async fn list_profiles(
         &self,
         principal: &Principal,
     ) -> Result<Vec<ProfileView>, AuthorityError> {
@@ -605,7 +605,7 @@ impl Authority {
     }
 
     /// The tenant's profile `name`.
-    pub async fn profile_view(
+    pub(crate) async fn profile_view(
         &self,
         principal: &Principal,
         name: &str,
@@ -631,7 +631,7 @@ impl Authority {
 
     /// Stores a new version of a profile. With `create`, the name must be new (neither a
     /// stored profile nor a built-in); otherwise it must exist.
-    pub async fn put_profile(
+    pub(crate) async fn put_profile(
         &self,
         principal: &Principal,
         profile: Profile,
@@ -689,7 +689,7 @@ impl Authority {
     }
 
     /// A page of the tenant's audit events after `after`.
-    pub async fn audit_events(
+    pub(crate) async fn audit_events(
         &self,
         principal: &Principal,
         after: i64,
@@ -703,7 +703,7 @@ impl Authority {
     }
 
     /// Verifies the principal's tenant's whole chain.
-    pub async fn verify_audit(
+    pub(crate) async fn verify_audit(
         &self,
         principal: &Principal,
     ) -> Result<Result<i64, ChainBreak>, AuthorityError> {

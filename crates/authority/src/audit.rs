@@ -83,7 +83,10 @@ impl Authority {
     /// Re-seals every key of `tenant` stored in an older custody format so it is bound to
     /// its owner (row id, tenant, role); run at every start before any key is used.
     /// Returns how many keys were re-sealed.
-    pub async fn reseal_tenant_keys(&self, tenant: TenantId) -> Result<usize, AuthorityError> {
+    pub(crate) async fn reseal_tenant_keys(
+        &self,
+        tenant: TenantId,
+    ) -> Result<usize, AuthorityError> {
         use trustbox_crypto::KeyRecord;
         use trustbox_store::SealedKeyTable;
         let entry = |table, role, id: String, backend, algorithm, wrapped| {
@@ -199,7 +202,7 @@ impl Authority {
 
     /// Signs a checkpoint of the tenant's chain head, unless the newest checkpoint already
     /// covers it. Returns the new checkpoint.
-    pub async fn checkpoint_tenant(
+    pub(crate) async fn checkpoint_tenant(
         &self,
         tenant: TenantId,
     ) -> Result<Option<AuditCheckpoint>, AuthorityError> {
@@ -241,7 +244,7 @@ impl Authority {
 
     /// Signs a checkpoint of every tenant whose chain moved since its last one. Returns how
     /// many were signed.
-    pub async fn checkpoint_all(&self) -> Result<usize, AuthorityError> {
+    pub(crate) async fn checkpoint_all(&self) -> Result<usize, AuthorityError> {
         let mut made = 0;
         for tenant in self.store.list_tenants().await? {
             if self.checkpoint_tenant(tenant.id).await?.is_some() {
@@ -271,7 +274,7 @@ impl Authority {
     }
 
     /// Every stored checkpoint of `tenant`, self-contained, for off-host anchoring.
-    pub async fn export_checkpoints(
+    pub(crate) async fn export_checkpoints(
         &self,
         tenant: TenantId,
     ) -> Result<Vec<ExportedCheckpoint>, AuthorityError> {
@@ -312,7 +315,7 @@ impl Authority {
 
     /// Verifies the tenant's chain: every link, the stored head, every stored checkpoint,
     /// every certificate against its recorded fingerprint.
-    pub async fn verify_tenant_chain(
+    pub(crate) async fn verify_tenant_chain(
         &self,
         tenant: TenantId,
     ) -> Result<Result<i64, ChainBreak>, AuthorityError> {
@@ -325,7 +328,7 @@ impl Authority {
     /// [`Authority::verify_tenant_chain`], also against `anchors` (exported checkpoints of
     /// this tenant kept off-host): a tail rewritten with recomputed hashes, or truncated
     /// together with its head, no longer matches them.
-    pub async fn verify_tenant_chain_against(
+    pub(crate) async fn verify_tenant_chain_against(
         &self,
         tenant: TenantId,
         anchors: &[ExportedCheckpoint],

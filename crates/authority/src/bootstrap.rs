@@ -50,7 +50,10 @@ impl std::fmt::Debug for Bootstrap {
 impl Authority {
     /// Ensures the default tenant exists with a root and an issuing CA; on the first start
     /// also mints the bootstrap admin token (returned once, stored hashed).
-    pub async fn bootstrap(&self, opts: &BootstrapOptions) -> Result<Bootstrap, AuthorityError> {
+    pub(crate) async fn bootstrap(
+        &self,
+        opts: &BootstrapOptions,
+    ) -> Result<Bootstrap, AuthorityError> {
         let mut admin_token = None;
         let tenant = match self.store.tenant_by_name("default").await? {
             Some(t) => t,
@@ -99,7 +102,7 @@ impl Authority {
 
     /// The principal the server itself acts as (for its own TLS certificate): may only
     /// issue, in `tenant`.
-    pub fn system_principal(tenant: TenantId) -> Principal {
+    pub(crate) fn system_principal(tenant: TenantId) -> Principal {
         Principal {
             tenant,
             actor: Actor::System {

@@ -34,7 +34,10 @@ impl Authority {
     /// The seam. Authorize, validate the subject key, apply the profile, consult the hooks,
     /// build and lint the certificate, sign it through custody, record it with its audit
     /// event in one commit; only then answer.
-    pub async fn issue(&self, req: IssuanceRequest) -> Result<IssuanceOutcome, AuthorityError> {
+    pub(crate) async fn issue(
+        &self,
+        req: IssuanceRequest,
+    ) -> Result<IssuanceOutcome, AuthorityError> {
         let started = Instant::now();
         let profile_name = req
             .profile
@@ -429,7 +432,7 @@ impl Authority {
 
     /// Registers a hook; hooks run in registration order after the profile, before the
     /// signature (see [`crate::IssuanceHook`]).
-    pub fn add_issuance_hook(&self, hook: Arc<dyn crate::IssuanceHook>) {
+    pub(crate) fn add_issuance_hook(&self, hook: Arc<dyn crate::IssuanceHook>) {
         let mut hooks = self.hooks.write().unwrap_or_else(|e| e.into_inner());
         let mut next: Vec<_> = hooks.iter().cloned().collect();
         next.push(hook);
@@ -533,7 +536,7 @@ impl Authority {
     /// Revokes the tenant's certificate `id`: one committed row change plus its audit event,
     /// then its CRL shard is regenerated (batched with other revocations) and its cached
     /// OCSP responses are dropped.
-    pub async fn revoke(
+    pub(crate) async fn revoke(
         &self,
         principal: &Principal,
         id: CertificateId,
@@ -547,7 +550,7 @@ impl Authority {
 
     /// Revokes the certificate `target` names, on the proof the protocol offers: the
     /// `certs:revoke` scope, or possession of the certificate's key.
-    pub async fn revoke_by(
+    pub(crate) async fn revoke_by(
         &self,
         principal: &Principal,
         target: &crate::CertificateRef,
@@ -702,7 +705,7 @@ impl Authority {
     }
 
     /// The tenant's certificate `id`, with its issuer chain.
-    pub async fn certificate(
+    pub(crate) async fn certificate(
         &self,
         principal: &Principal,
         id: CertificateId,
@@ -725,7 +728,7 @@ impl Authority {
     }
 
     /// A page of the tenant's certificates.
-    pub async fn list_certificates(
+    pub(crate) async fn list_certificates(
         &self,
         principal: &Principal,
         filter: &CertificateFilter,

@@ -12,7 +12,7 @@
 //! are announced in the outbox in the same transaction.
 
 use crate::error::{AuthorityError, ErrorKind};
-use crate::Authority;
+use crate::{Authority, Services};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -57,13 +57,16 @@ pub fn backoff_s(attempts: u32) -> i64 {
     (BACKOFF_BASE_S << doublings).min(BACKOFF_MAX_S)
 }
 
-/// Work a job kind does. Registered with [`Authority::register_job_handler`]; the built-in
-/// kinds ([`CRL_PUBLISH`], [`OCSP_RESPONDER`], [`AUDIT_CHECKPOINT`]) need no registration.
+/// Work a job kind does. Registered with [`crate::Administration::register_job_handler`];
+/// the built-in kinds ([`CRL_PUBLISH`], [`OCSP_RESPONDER`], [`AUDIT_CHECKPOINT`]) need no
+/// registration.
 #[async_trait]
 pub trait JobHandler: Send + Sync {
-    /// Runs one attempt. An error of kind `Invalid` or `NotFound` fails the job at once;
-    /// any other error is retried with backoff while attempts remain.
-    async fn run(&self, authority: &Authority, job: &JobRecord) -> Result<(), AuthorityError>;
+    /// Runs one attempt, given the seam's services (so a handler need hold none of its own,
+    /// which would make the core it is registered with own a reference to itself). An error
+    /// of kind `Invalid` or `NotFound` fails the job at once; any other error is retried
+    /// with backoff while attempts remain.
+    async fn run(&self, services: &Services, job: &JobRecord) -> Result<(), AuthorityError>;
 }
 
 /// A job as the seam shows it.
@@ -164,7 +167,7 @@ fn issuer_key(job: &JobRecord) -> Result<IssuerId, AuthorityError> {
 
 impl Authority {
     /// Registers the handler of job kind `kind` (replacing an earlier one).
-    pub fn register_job_handler(&self, kind: &str, handler: Arc<dyn JobHandler>) {
+    pub(crate) fn register_job_handler(&self, kind: &str, handler: Arc<dyn JobHandler>) {
         self.jobs
             .handlers
             .write()
@@ -174,7 +177,7 @@ impl Authority {
 
     /// Enqueues a job of `kind` on `key` for `tenant`, unless one is active; wakes this
     /// replica's runner. Returns whether it was enqueued.
-    pub async fn enqueue_job(
+    pub(crate) async fn enqueue_job(
         &self,
         tenant: TenantId,
         kind: &str,
@@ -204,7 +207,7 @@ impl Authority {
 
     /// Claims the jobs due now and runs them, recording each outcome. Returns how many ran.
     /// Every replica's runner calls this in a loop; tests call it directly.
-    pub async fn run_due_jobs(&self) -> Result<usize, AuthorityError> {
+    pub(crate) async fn run_due_jobs(self: &Arc<Self>) -> Result<usize, AuthorityError> {
         let now = self.now_s();
         let claimed = self
             .store
@@ -217,7 +220,7 @@ impl Authority {
         Ok(ran)
     }
 
-    async fn run_claimed(&self, job: JobRecord) {
+    async fn run_claimed(self: &Arc<Self>, job: JobRecord) {
         let started = Instant::now();
         let result = match tokio::time::timeout(ATTEMPT_LIMIT, self.run_job(&job)).await {
             Ok(r) => r,
@@ -271,7 +274,7 @@ impl Authority {
         }
     }
 
-    async fn run_job(&self, job: &JobRecord) -> Result<(), AuthorityError> {
+    async fn run_job(self: &Arc<Self>, job: &JobRecord) -> Result<(), AuthorityError> {
         match job.kind.as_str() {
             CRL_PUBLISH => self
                 .publish_issuer_crls(job.tenant, issuer_key(job)?)
@@ -291,7 +294,7 @@ impl Authority {
                     .get(kind)
                     .cloned();
                 match handler {
-                    Some(h) => h.run(self, job).await,
+                    Some(h) => h.run(&Services::new(self.clone()), job).await,
                     None => Err(AuthorityError::invalid(
                         "unknown-job-kind",
                         format!("no handler for job kind {kind:?}"),
@@ -388,7 +391,7 @@ impl Authority {
     }
 
     /// The tenant's jobs, newest first (`ca:admin`); `filter.limit` is the page size.
-    pub async fn list_jobs(
+    pub(crate) async fn list_jobs(
         &self,
         principal: &Principal,
         filter: &JobFilter,
@@ -404,7 +407,11 @@ impl Authority {
     }
 
     /// One of the tenant's jobs (`ca:admin`).
-    pub async fn job(&self, principal: &Principal, id: JobId) -> Result<JobView, AuthorityError> {
+    pub(crate) async fn job(
+        &self,
+        principal: &Principal,
+        id: JobId,
+    ) -> Result<JobView, AuthorityError> {
         Self::require(principal, Scope::CaAdmin)?;
         self.store
             .job(principal.tenant, id)
@@ -415,7 +422,7 @@ impl Authority {
 
     /// Cancels one of the tenant's jobs that has not started or waits to retry
     /// (`ca:admin`); audited.
-    pub async fn cancel_job(
+    pub(crate) async fn cancel_job(
         &self,
         principal: &Principal,
         id: JobId,
@@ -462,7 +469,7 @@ mod tests {
 
     #[async_trait]
     impl JobHandler for Flaky {
-        async fn run(&self, _: &Authority, _: &JobRecord) -> Result<(), AuthorityError> {
+        async fn run(&self, _: &Services, _: &JobRecord) -> Result<(), AuthorityError> {
             let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
             if n <= self.fail {
                 Err(AuthorityError::new(
@@ -673,6 +680,40 @@ mod tests {
             a.schedule_jobs(&mut marks).await.expect("schedule"),
             0,
             "nothing is due once they ran"
+        );
+    }
+
+    /// Signs a checkpoint of its job's tenant through the services it is given.
+    struct Checkpointer;
+
+    #[async_trait]
+    impl JobHandler for Checkpointer {
+        async fn run(&self, services: &Services, job: &JobRecord) -> Result<(), AuthorityError> {
+            services
+                .administration
+                .checkpoint_tenant(job.tenant)
+                .await?
+                .map(drop)
+                .ok_or_else(|| AuthorityError::invalid("no-checkpoint", "nothing to checkpoint"))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handler_works_through_the_services_it_is_given() {
+        let (env, _) = setup().await;
+        let a = &env.authority;
+        a.register_job_handler("test.checkpoint", Arc::new(Checkpointer));
+        let t = env.admin.tenant;
+        assert!(a
+            .enqueue_job(t, "test.checkpoint", "k", serde_json::json!({}), 1)
+            .await
+            .expect("enqueue"));
+        assert_eq!(a.run_due_jobs().await.expect("run"), 1);
+        let j = only(&env, "test.checkpoint").await;
+        assert_eq!(j.state, JobState::Completed, "{j:?}");
+        assert!(
+            a.checkpoint_tenant(t).await.expect("checkpoint").is_none(),
+            "the handler's checkpoint covers the head"
         );
     }
 }

@@ -1,10 +1,15 @@
 //! The issuance seam: the one path by which anything is signed.
 //!
 //! Every protocol adapter turns its wire format into an [`IssuanceRequest`] and calls
-//! [`Authority::issue`], which authorizes, validates the CSR, applies the profile, signs
+//! [`Issuance::issue`], which authorizes, validates the CSR, applies the profile, signs
 //! through the custody boundary, lints, and records the certificate with its audit event in
-//! one committed transaction before returning. The same type owns tokens, tenants, issuers,
+//! one committed transaction before returning. The same core owns tokens, tenants, issuers,
 //! profiles, revocation and the audit chain, so no other crate writes state.
+//!
+//! The core ([`Authority`]) has no public operations: it is built with [`Authority::new`]
+//! and split into narrow services ([`Services`]: [`Issuance`], [`Revocation`],
+//! [`Administration`], [`Authentication`], [`OcspSource`]), so each adapter holds only
+//! what it calls and none reaches the store.
 //!
 //! This crate sees only the store trait and the custody traits, never an engine or a key.
 
@@ -19,6 +24,7 @@ mod ocsp;
 mod refusals;
 mod request;
 mod revocation;
+mod services;
 mod sync;
 mod tokens;
 
@@ -37,6 +43,7 @@ pub use request::{
     MAX_IDEMPOTENCY_KEY_CHARS,
 };
 pub use revocation::{PublicCaCertificate, PublishedCrl};
+pub use services::{Administration, Authentication, Issuance, OcspSource, Revocation, Services};
 pub use sync::CACHE_TRUST;
 pub use tokens::{NewToken, TOKEN_PREFIX};
 pub use trustbox_store::{JobFilter, JobRecord, JobState};
@@ -115,7 +122,8 @@ pub(crate) struct LoadedIssuer {
 /// A cached authentication: the principal, when it was read, and when the token expires.
 pub(crate) type AuthCacheEntry = (Principal, std::time::Instant, Option<i64>);
 
-/// The issuance seam and everything that changes state.
+/// The issuance seam and everything that changes state: the shared core behind
+/// [`Services`], which alone expose its operations.
 #[derive(Debug)]
 pub struct Authority {
     pub(crate) store: Arc<dyn Store>,
@@ -143,8 +151,8 @@ pub struct Authority {
 }
 
 impl Authority {
-    /// A seam over `store` and `keys`. Must be called within a Tokio runtime (it starts the
-    /// group-commit writer).
+    /// A seam over `store` and `keys`; [`Services::new`] opens it to adapters. Must be
+    /// called within a Tokio runtime (it starts the group-commit writer).
     pub fn new(
         store: Arc<dyn Store>,
         keys: Arc<dyn KeyStore>,
@@ -175,18 +183,20 @@ impl Authority {
     }
 
     /// The seam's settings (adapters read their own knobs from it, such as OCSP validity).
-    pub fn config(&self) -> &AuthorityConfig {
+    pub(crate) fn config(&self) -> &AuthorityConfig {
         &self.config
     }
 
     /// Whether the store answers and the default tenant exists (readiness probes).
-    pub async fn check_ready(&self) -> bool {
+    pub(crate) async fn check_ready(&self) -> bool {
         matches!(self.store.tenant_by_name("default").await, Ok(Some(_)))
     }
 
     /// Every tenant, for host-side tools run by the operator (`trustbox audit verify`);
     /// request paths never list across tenants.
-    pub async fn host_tenants(&self) -> Result<Vec<trustbox_store::TenantRecord>, AuthorityError> {
+    pub(crate) async fn host_tenants(
+        &self,
+    ) -> Result<Vec<trustbox_store::TenantRecord>, AuthorityError> {
         Ok(self.store.list_tenants().await?)
     }
 
@@ -196,7 +206,7 @@ impl Authority {
     }
 
     /// The seam's clock, Unix seconds (adapters stamp their answers with it).
-    pub fn now_s(&self) -> i64 {
+    pub(crate) fn now_s(&self) -> i64 {
         self.clock.now().unix_timestamp()
     }
 

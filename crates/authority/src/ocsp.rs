@@ -21,6 +21,22 @@ const RESPONDER_TTL: Duration = Duration::from_secs(30);
 /// lagged and must drop everything it cached.
 const INVALIDATIONS: usize = 4096;
 
+/// Whether an issuer (valid until `issuer_not_after`) needs a new delegated responder
+/// certificate: it has none, or the current one has less than a third of `validity` left
+/// and a new one would live longer (a responder never outlives its CA, so one already
+/// reaching the CA's end is kept to the end).
+pub(crate) fn responder_due(
+    current: Option<&OcspResponderRecord>,
+    issuer_not_after: i64,
+    now: i64,
+    validity: i64,
+) -> bool {
+    match current {
+        None => true,
+        Some(c) => c.not_after - now <= validity / 3 && c.not_after < issuer_not_after - 60,
+    }
+}
+
 /// A delegated responder ready to sign for one issuer.
 pub struct OcspSigning {
     /// The responder certificate's id (it changes when the certificate is rotated).
@@ -111,7 +127,7 @@ impl Default for OcspState {
 
 impl Authority {
     /// The status of `serial` of `issuer` in `tenant`, from the store.
-    pub async fn serial_status(
+    pub(crate) async fn serial_status(
         &self,
         tenant: TenantId,
         issuer: IssuerId,
@@ -132,7 +148,7 @@ impl Authority {
     }
 
     /// The issuer's delegated responder (cached briefly, and only while caches are trusted).
-    pub async fn ocsp_responder_for(
+    pub(crate) async fn ocsp_responder_for(
         &self,
         issuer: IssuerId,
     ) -> Result<ResponderLookup, AuthorityError> {
@@ -193,7 +209,7 @@ impl Authority {
 
     /// Notices of what caches of answers must drop (revocations on any replica, responder
     /// rotations, OCSP switched off). A receiver that lags must drop everything.
-    pub fn subscribe_invalidations(&self) -> broadcast::Receiver<Invalidation> {
+    pub(crate) fn subscribe_invalidations(&self) -> broadcast::Receiver<Invalidation> {
         self.ocsp.invalidations.subscribe()
     }
 
@@ -222,7 +238,7 @@ impl Authority {
     /// one (see [`Authority::ensure_ocsp_responder`]). Returns how many were issued. The
     /// scheduler enqueues one `ocsp.responder` job per issuer instead; this runs them all
     /// in place (startup of tools and tests).
-    pub async fn ensure_ocsp_responders(&self) -> Result<usize, AuthorityError> {
+    pub(crate) async fn ensure_ocsp_responders(&self) -> Result<usize, AuthorityError> {
         let mut issued = 0;
         for tenant in self.store.list_tenants().await? {
             for issuer in self.responders_due(tenant.id).await? {
@@ -248,7 +264,7 @@ impl Authority {
                 continue;
             }
             let current = self.store.ocsp_responder(tenant, rec.id).await?;
-            if current.is_none_or(|c| c.not_after - now <= validity / 3) {
+            if responder_due(current.as_ref(), rec.not_after, now, validity) {
                 due.push(rec.id);
             }
         }
@@ -272,7 +288,7 @@ impl Authority {
             return Ok(false);
         }
         let current = self.store.ocsp_responder(tenant, issuer).await?;
-        if current.is_some_and(|c| c.not_after - now > validity / 3) {
+        if !responder_due(current.as_ref(), rec.not_after, now, validity) {
             return Ok(false);
         }
         let ca = self.load_issuer(tenant, issuer).await?;
@@ -384,5 +400,53 @@ impl Authority {
             .await?;
         tracing::info!(issuer = %ca.id, responder = %rec.id, "OCSP responder certificate issued");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::responder_due;
+    use trustbox_store::OcspResponderRecord;
+
+    fn responder(not_after: i64) -> OcspResponderRecord {
+        OcspResponderRecord {
+            id: uuid::Uuid::now_v7(),
+            tenant: trustbox_types::TenantId::generate(),
+            issuer: trustbox_types::IssuerId::generate(),
+            certificate_der: Vec::new(),
+            key_backend: "sealed-v2".into(),
+            key_algorithm: trustbox_types::KeyAlgorithm::EcdsaP256,
+            key_wrapped: Vec::new(),
+            not_before: 0,
+            not_after,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_responder_is_renewed_at_two_thirds_unless_it_already_reaches_its_ca() {
+        let (now, validity) = (1_000_000, 30 * 86400);
+        let ca_end = now + 365 * 86400;
+        assert!(responder_due(None, ca_end, now, validity), "none yet");
+        assert!(!responder_due(
+            Some(&responder(now + 20 * 86400)),
+            ca_end,
+            now,
+            validity
+        ));
+        assert!(responder_due(
+            Some(&responder(now + 9 * 86400)),
+            ca_end,
+            now,
+            validity
+        ));
+        // a CA with a day left: its responder ends with it and is not re-issued every tick
+        let short = now + 86400;
+        assert!(!responder_due(
+            Some(&responder(short)),
+            short,
+            now,
+            validity
+        ));
     }
 }

@@ -1,7 +1,7 @@
 //! What an adapter hands the seam, what it gets back, and the hooks the seam consults.
 //!
 //! Every protocol turns its wire request into an [`IssuanceRequest`] and calls
-//! [`Authority::issue`](crate::Authority::issue); the answer is an [`IssuanceOutcome`]:
+//! [`Issuance::issue`](crate::Issuance::issue); the answer is an [`IssuanceOutcome`]:
 //! issued (certificate and chain as DER, each adapter encodes them for its wire) or pending
 //! (the adapter tells its client to come back with the same idempotency key).
 

@@ -144,7 +144,7 @@ impl Authority {
     }
 
     /// The issuer's certificate, for its AIA caIssuers URL. No credentials: it is public.
-    pub async fn ca_certificate(
+    pub(crate) async fn ca_certificate(
         &self,
         issuer: IssuerId,
     ) -> Result<PublicCaCertificate, AuthorityError> {
@@ -157,7 +157,7 @@ impl Authority {
 
     /// The published CRL of `shard` of `issuer`. No credentials: it is public. Never built
     /// here: before the first publication the answer is `Unavailable` (retry shortly).
-    pub async fn crl(
+    pub(crate) async fn crl(
         &self,
         issuer: IssuerId,
         shard: u32,
@@ -223,7 +223,7 @@ impl Authority {
     /// since its last CRL, never published, or at half its validity). Returns how many
     /// were published. The scheduler enqueues one `crl.publish` job per issuer instead;
     /// this runs them all in place (tools and tests).
-    pub async fn publish_due_crls(&self) -> Result<usize, AuthorityError> {
+    pub(crate) async fn publish_due_crls(&self) -> Result<usize, AuthorityError> {
         let mut published = 0;
         for tenant in self.store.list_tenants().await? {
             for issuer in self.crl_issuers_due(tenant.id).await? {
@@ -356,7 +356,7 @@ impl Authority {
 
     /// Revokes the tenant's intermediate CA `id`: its certificate is revoked in its parent's
     /// inventory (so the parent's CRL and OCSP list it), and it signs nothing from now on.
-    pub async fn revoke_issuer(
+    pub(crate) async fn revoke_issuer(
         &self,
         principal: &Principal,
         id: IssuerId,
@@ -393,7 +393,7 @@ impl Authority {
 
     /// Turns the issuer's OCSP responder on or off. Off: it answers `unauthorized` and new
     /// certificates carry no OCSP URL (for short-lived-only deployments).
-    pub async fn set_issuer_ocsp(
+    pub(crate) async fn set_issuer_ocsp(
         &self,
         principal: &Principal,
         id: IssuerId,
@@ -430,7 +430,7 @@ impl Authority {
     /// runner (claims and runs due jobs), and the scheduler, which acts only while this
     /// replica holds the leader lease: it enqueues CRL publishing, OCSP responder rotation
     /// and audit checkpoints as jobs.
-    pub async fn run_background_workers(self: Arc<Self>, stop: watch::Receiver<bool>) {
+    pub(crate) async fn run_background_workers(self: Arc<Self>, stop: watch::Receiver<bool>) {
         let poller = tokio::spawn(self.clone().run_change_poller(stop.clone()));
         let runner = tokio::spawn(self.clone().run_job_runner(stop.clone()));
         self.run_scheduler(stop).await;

@@ -59,14 +59,14 @@ impl SyncState {
 impl Authority {
     /// Whether cached tokens, issuers and OCSP answers may be used: the change feed was read
     /// successfully less than [`CACHE_TRUST`] ago.
-    pub fn caches_trusted(&self) -> bool {
+    pub(crate) fn caches_trusted(&self) -> bool {
         let last_ok = Duration::from_nanos(self.sync.last_ok.load(Ordering::Relaxed));
         self.sync.epoch.elapsed().saturating_sub(last_ok) < CACHE_TRUST
     }
 
     /// Reads the change feed from where this replica left off and drops every cached item it
     /// names. Returns how many changes were applied.
-    pub async fn poll_changes(&self) -> Result<usize, AuthorityError> {
+    pub(crate) async fn poll_changes(&self) -> Result<usize, AuthorityError> {
         let started = Instant::now();
         let seen = *self.sync.seen.lock().unwrap_or_else(|e| e.into_inner());
         let mut applied = 0;

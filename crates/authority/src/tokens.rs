@@ -58,7 +58,7 @@ fn mint() -> Result<(String, String), AuthorityError> {
 
 impl Authority {
     /// Turns a bearer token into a principal, or fails closed.
-    pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthorityError> {
+    pub(crate) async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthorityError> {
         let unauthenticated = || {
             AuthorityError::new(
                 ErrorKind::Unauthenticated,
@@ -113,7 +113,7 @@ impl Authority {
     }
 
     /// Mints a token that never expires; see [`Authority::create_token_expiring`].
-    pub async fn create_token(
+    pub(crate) async fn create_token(
         &self,
         principal: &Principal,
         tenant: Option<&str>,
@@ -127,7 +127,7 @@ impl Authority {
     /// Mints a token for the principal's tenant (or, for the operator, another tenant named
     /// `tenant`), valid for `expires_in_s` seconds when given. A token never gets a scope its
     /// creator lacks.
-    pub async fn create_token_expiring(
+    pub(crate) async fn create_token_expiring(
         &self,
         principal: &Principal,
         tenant: Option<&str>,
@@ -175,7 +175,7 @@ impl Authority {
     /// Mints a token for tenant `tenant` on behalf of `actor`, with no caller check: for the
     /// host-side `trustbox token create` and bootstrap, which act with the data directory's
     /// authority.
-    pub async fn mint_token_on_host(
+    pub(crate) async fn mint_token_on_host(
         &self,
         tenant: &str,
         name: &str,
@@ -244,7 +244,7 @@ impl Authority {
     }
 
     /// The tenant's tokens (never their secrets).
-    pub async fn list_tokens(
+    pub(crate) async fn list_tokens(
         &self,
         principal: &Principal,
     ) -> Result<Vec<TokenRecord>, AuthorityError> {
@@ -254,7 +254,7 @@ impl Authority {
 
     /// Revokes one of the tenant's tokens; it stops working at once. A token may revoke only
     /// tokens whose scopes it holds itself (so a narrow token cannot disarm a wider one).
-    pub async fn revoke_token(
+    pub(crate) async fn revoke_token(
         &self,
         principal: &Principal,
         id: TokenId,

@@ -5,7 +5,7 @@
 //! bootstrapped exactly as `trustbox up` does, `--count` already-revoked certificates of the
 //! issuing CA are bulk-inserted through [`Store::commit_issuances`] (each with its audit
 //! event), one more valid certificate is revoked through [`Store::revoke_certificate`] (the
-//! API path, which marks the shard due), and then [`trustbox_authority::Authority::publish_due_crls`] is timed.
+//! API path, which marks the shard due), and then [`trustbox_authority::Revocation::publish_due_crls`] is timed.
 //!
 //! Memory: VmHWM is process-wide and monotonic, so before publishing the peak is reset
 //! (`/proc/self/clear_refs` = 5, Linux ≥ 4.0) and the reading after publishing is the peak
@@ -145,8 +145,9 @@ pub async fn run(args: CrlArgs) -> anyhow::Result<()> {
         public_url: Some("http://127.0.0.1:8080".into()),
         ..ServerConfig::default()
     };
-    let authority = trustbox_server::open_authority(&cfg).await?;
-    let boot = authority
+    let services = trustbox_server::open_services(&cfg).await?;
+    let boot = services
+        .administration
         .bootstrap(&BootstrapOptions::default())
         .await
         .context("bootstrap")?;
@@ -214,11 +215,11 @@ pub async fn run(args: CrlArgs) -> anyhow::Result<()> {
     let rss_before_publish_mb = reset_peak();
     eprintln!("publishing the CRL of {expected} revocations ...");
     let started = Instant::now();
-    let published = authority.publish_due_crls().await?;
+    let published = services.revocation.publish_due_crls().await?;
     let publish_seconds = started.elapsed().as_secs_f64();
     let peak_rss_publish_mb = proc_status_mb("VmHWM").unwrap_or(0.0);
     anyhow::ensure!(published >= 1, "publish_due_crls published nothing");
-    let crl = authority.crl(issuer.id, 0).await?;
+    let crl = services.revocation.crl(issuer.id, 0).await?;
     let crl_bytes = crl.der.len();
 
     // Split: the same steps again, one at a time.

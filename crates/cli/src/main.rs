@@ -391,8 +391,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 },
         } => {
             let scopes = ScopeSet::parse_list(&scopes)?;
-            let authority = trustbox_server::open_authority(&host.config()).await?;
-            let token = authority
+            let admin = trustbox_server::open_services(&host.config())
+                .await?
+                .administration;
+            let token = admin
                 .mint_token_on_host(
                     &tenant,
                     &name,
@@ -428,17 +430,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
                 None => Vec::new(),
             };
-            let authority = trustbox_server::open_authority(&host.config()).await?;
-            let tenants = authority.host_tenants().await?;
+            let admin = trustbox_server::open_services(&host.config())
+                .await?
+                .administration;
+            let tenants = admin.host_tenants().await?;
             let mut broken = false;
             for t in tenants
                 .iter()
                 .filter(|t| tenant.as_ref().is_none_or(|n| *n == t.name))
             {
-                match authority
-                    .verify_tenant_chain_against(t.id, &anchors)
-                    .await?
-                {
+                match admin.verify_tenant_chain_against(t.id, &anchors).await? {
                     Ok(r) => println!(
                         "tenant {}: ok ({} events, {} checkpoints, {} certificates)",
                         t.name, r.events, r.checkpoints, r.certificates
@@ -469,16 +470,18 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Audit {
             command: AuditCommand::Checkpoint { host, command },
         } => {
-            let authority = trustbox_server::open_authority(&host.config()).await?;
+            let admin = trustbox_server::open_services(&host.config())
+                .await?
+                .administration;
             match command {
                 None => {
-                    let n = authority.checkpoint_all().await?;
+                    let n = admin.checkpoint_all().await?;
                     println!("{n} checkpoint(s) signed");
                 }
                 Some(CheckpointCommand::Export { out }) => {
                     let mut all = Vec::new();
-                    for t in authority.host_tenants().await? {
-                        all.extend(authority.export_checkpoints(t.id).await?);
+                    for t in admin.host_tenants().await? {
+                        all.extend(admin.export_checkpoints(t.id).await?);
                     }
                     let file = trustbox_authority::CheckpointFile {
                         format: trustbox_authority::CHECKPOINT_FORMAT.into(),

@@ -17,7 +17,7 @@ mod public;
 mod setup;
 
 pub use config::ServerConfig;
-pub use setup::{open_authority, open_bulk_store, DataPaths};
+pub use setup::{open_bulk_store, open_services, DataPaths};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -149,10 +149,17 @@ pub async fn start(mut cfg: ServerConfig) -> Result<RunningServer, ServerError> 
         cfg.public_url = http.as_ref().map(|(_, a)| format!("http://{a}"));
     }
     let prepared = setup::prepare(&cfg).await?;
+    let services = prepared.services;
     let token_limits = Arc::new(limits::KeyedLimiter::per_second(cfg.rate_limit_per_token));
+    // Each adapter gets the services it calls: the REST API four of them, the relying-party
+    // routes revocation, the OCSP adapter its source.
+    let ocsp = ocsp::OcspService::start(services.ocsp.clone());
     let app = api::App {
-        ocsp: ocsp::OcspService::start(prepared.authority.clone()),
-        authority: prepared.authority.clone(),
+        issuance: services.issuance.clone(),
+        revocation: services.revocation.clone(),
+        administration: services.administration.clone(),
+        authentication: services.authentication.clone(),
+        ocsp: ocsp.clone(),
         metrics,
         ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         token_limits: token_limits.clone(),
@@ -185,7 +192,10 @@ pub async fn start(mut cfg: ServerConfig) -> Result<RunningServer, ServerError> 
                     name: "http",
                     tcp,
                     tls: None,
-                    router: public::router(app.clone()),
+                    router: public::router(public::Public {
+                        revocation: services.revocation.clone(),
+                        ocsp,
+                    }),
                     max_connections: cfg.max_connections,
                     per_ip: Some(http_per_ip.clone()),
                     request_timeout,
@@ -222,9 +232,7 @@ pub async fn start(mut cfg: ServerConfig) -> Result<RunningServer, ServerError> 
         token_limits,
         rx.clone(),
     )));
-    tasks.push(tokio::spawn(
-        prepared.authority.clone().run_background_workers(rx),
-    ));
+    tasks.push(tokio::spawn(services.run_background_workers(rx)));
     tracing::info!(%addr, data_dir = %prepared.paths.root.display(), "TrustBox serving HTTPS");
     Ok(RunningServer {
         addr,

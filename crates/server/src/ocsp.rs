@@ -1,6 +1,7 @@
 //! The OCSP adapter ([RFC 6960](https://www.rfc-editor.org/rfc/rfc6960)): requests parsed
 //! and answers signed by `trustbox_proto_ocsp`, statuses and responder keys obtained from
-//! the seam's narrow interface (`Authority::ocsp_responder_for`, `Authority::serial_status`).
+//! the seam's narrow interface for it, `OcspSource` (`ocsp_responder_for`, `serial_status`,
+//! `subscribe_invalidations`, `caches_trusted`); it holds no other service.
 //!
 //! A request for one certificate without a nonce is a lookup and a copy once its answer is
 //! cached; the answer is re-signed at half its validity and dropped as soon as the seam
@@ -14,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 use tokio::sync::broadcast::error::RecvError;
-use trustbox_authority::{Authority, Invalidation, OcspSigning, ResponderLookup, SerialStatus};
+use trustbox_authority::{Invalidation, OcspSigning, OcspSource, ResponderLookup, SerialStatus};
 use trustbox_proto_ocsp::{
     error_response, parse_request, sign_response, CertRef, CertStatus, ErrorStatus, HashAlgorithm,
     IssuerKeyHashes, Responder, SingleAnswer,
@@ -39,7 +40,7 @@ struct Active {
 
 /// The OCSP responder service.
 pub(crate) struct OcspService {
-    authority: Arc<Authority>,
+    source: OcspSource,
     responses: RwLock<HashMap<CacheKey, Cached>>,
     responders: RwLock<HashMap<IssuerId, Arc<Active>>>,
     max_entries: usize,
@@ -80,16 +81,16 @@ fn status_name(s: ErrorStatus) -> &'static str {
 }
 
 impl OcspService {
-    /// The service over `authority`, with its invalidation listener running. Must be called
+    /// The service over `source`, with its invalidation listener running. Must be called
     /// within a Tokio runtime.
-    pub(crate) fn start(authority: Arc<Authority>) -> Arc<Self> {
+    pub(crate) fn start(source: OcspSource) -> Arc<Self> {
         let service = Arc::new(Self {
-            max_entries: authority.config().ocsp_cache_entries.max(1),
-            authority,
+            max_entries: source.config().ocsp_cache_entries.max(1),
+            source,
             responses: RwLock::default(),
             responders: RwLock::default(),
         });
-        let mut rx = service.authority.subscribe_invalidations();
+        let mut rx = service.source.subscribe_invalidations();
         let weak = Arc::downgrade(&service);
         tokio::spawn(async move {
             loop {
@@ -147,7 +148,7 @@ impl OcspService {
 
     /// The responder of `issuer`, rebuilt when the seam hands out a new certificate.
     async fn active(&self, issuer: IssuerId) -> Result<Arc<Active>, ErrorStatus> {
-        let signing = match self.authority.ocsp_responder_for(issuer).await {
+        let signing = match self.source.ocsp_responder_for(issuer).await {
             Ok(ResponderLookup::Ready(s)) => s,
             Ok(ResponderLookup::NotServed) => return Err(ErrorStatus::Unauthorized),
             Ok(ResponderLookup::Starting) => return Err(ErrorStatus::TryLater),
@@ -198,7 +199,7 @@ impl OcspService {
         if !req.certs.iter().all(|c| active.hashes.matches(c)) {
             return Err(ErrorStatus::Unauthorized);
         }
-        let now = self.authority.now_s();
+        let now = self.source.now_s();
         let key = match (&req.nonce, req.certs.as_slice()) {
             (None, [only]) => cache_key(issuer, only),
             _ => None,
@@ -210,19 +211,19 @@ impl OcspService {
                 .unwrap_or_else(|e| e.into_inner())
                 .get(key)
             {
-                if now < c.refresh_at && self.authority.caches_trusted() {
+                if now < c.refresh_at && self.source.caches_trusted() {
                     return Ok(("cached", c.der.clone()));
                 }
             }
         }
-        let validity = self.authority.config().ocsp_validity_s.max(60);
+        let validity = self.source.config().ocsp_validity_s.max(60);
         let next_update = (now + validity).min(active.signing.not_after);
         let mut answers = Vec::with_capacity(req.certs.len());
         for cert in &req.certs {
             let status = match cert.serial() {
                 None => CertStatus::Unknown,
                 Some(serial) => match self
-                    .authority
+                    .source
                     .serial_status(active.signing.tenant, issuer, &serial)
                     .await
                 {
@@ -278,16 +279,18 @@ impl OcspService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trustbox_authority::{AuthorityConfig, BootstrapOptions, IssuanceRequest};
+    use trustbox_authority::{
+        Authority, AuthorityConfig, BootstrapOptions, IssuanceRequest, Services,
+    };
     use trustbox_crypto::{Kek, SealedKeyStore};
     use trustbox_store::Store;
     use trustbox_types::{Principal, SourceProtocol, SystemClock};
 
     struct Env {
         dir: tempfile::TempDir,
-        /// The store under `authority`, for a second replica over it.
+        /// The store under `services`, for a second replica over it.
         store: Arc<dyn trustbox_store::Store>,
-        authority: Arc<Authority>,
+        services: Services,
         admin: Principal,
         issuer: IssuerId,
         name_hash: Vec<u8>,
@@ -303,25 +306,29 @@ mod tests {
         let store: Arc<dyn trustbox_store::Store> = Arc::new(store);
         let keys = SealedKeyStore::new(&Kek::load_or_create(&dir.path().join("kek")).expect("kek"))
             .expect("keys");
-        let authority = Arc::new(Authority::new(
+        let services = Services::new(Authority::new(
             store.clone(),
             Arc::new(keys),
             Arc::new(SystemClock),
             config,
         ));
-        let boot = authority
+        let boot = services
+            .administration
             .bootstrap(&BootstrapOptions::default())
             .await
             .expect("bootstrap");
-        let admin = authority
+        let admin = services
+            .authentication
             .authenticate(&boot.admin_token.expect("token"))
             .await
             .expect("auth");
-        authority
+        services
+            .administration
             .ensure_ocsp_responders()
             .await
             .expect("responders");
-        let issuer = authority
+        let issuer = services
+            .administration
             .list_issuers(&admin)
             .await
             .expect("issuers")
@@ -329,8 +336,11 @@ mod tests {
             .find(|i| !i.is_root)
             .expect("issuing CA")
             .id;
-        let ResponderLookup::Ready(signing) =
-            authority.ocsp_responder_for(issuer).await.expect("lookup")
+        let ResponderLookup::Ready(signing) = services
+            .ocsp
+            .ocsp_responder_for(issuer)
+            .await
+            .expect("lookup")
         else {
             panic!("the responder is ready");
         };
@@ -344,7 +354,7 @@ mod tests {
             key_hash: sha1(&signing.issuer_key_raw),
             dir,
             store,
-            authority,
+            services,
             admin,
             issuer,
         }
@@ -358,7 +368,8 @@ mod tests {
     }
 
     async fn issue(env: &Env, name: &str) -> trustbox_store::CertificateRecord {
-        env.authority
+        env.services
+            .issuance
             .issue(IssuanceRequest {
                 validity: Some(std::time::Duration::from_secs(30 * 86400)),
                 ..IssuanceRequest::for_csr(env.admin.clone(), csr(name), SourceProtocol::Api)
@@ -411,7 +422,7 @@ mod tests {
             ..AuthorityConfig::default()
         })
         .await;
-        let ocsp = OcspService::start(env.authority.clone());
+        let ocsp = OcspService::start(env.services.ocsp.clone());
         let mut real = Vec::new();
         for n in 0..20 {
             let rec = issue(&env, &format!("o{n}.example.com")).await;
@@ -422,7 +433,11 @@ mod tests {
             );
             real.push(der);
         }
-        env.authority.poll_changes().await.expect("poll");
+        env.services
+            .administration
+            .poll_changes()
+            .await
+            .expect("poll");
         for der in &real {
             assert_eq!(
                 ocsp.answer(env.issuer, der).await.expect("answer").0,
@@ -439,7 +454,11 @@ mod tests {
             assert_eq!(kind, "signed", "unknown serials are answered, never cached");
         }
         // (no change poller runs here: poll once so the caches are trusted again)
-        env.authority.poll_changes().await.expect("poll");
+        env.services
+            .administration
+            .poll_changes()
+            .await
+            .expect("poll");
         for der in &real {
             assert_eq!(
                 ocsp.answer(env.issuer, der).await.expect("answer").0,
@@ -458,22 +477,23 @@ mod tests {
             SealedKeyStore::new(&Kek::load_or_create(&env.dir.path().join("kek")).expect("kek"))
                 .expect("keys");
         let ahead = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
-        let b = Arc::new(Authority::new(
+        let b = Services::new(Authority::new(
             env.store.clone(),
             Arc::new(keys),
             Arc::new(trustbox_types::ManualClock::new(ahead)),
             AuthorityConfig::default(),
         ));
-        let b_ocsp = OcspService::start(b.clone());
+        let b_ocsp = OcspService::start(b.ocsp.clone());
         let rec = issue(&env, "skew.example.com").await;
         let der = request(&env, &hex::decode(&rec.serial).expect("hex"));
-        b.poll_changes().await.expect("first poll");
+        b.administration.poll_changes().await.expect("first poll");
         let (_, good) = b_ocsp.answer(env.issuer, &der).await.expect("answer");
         assert_eq!(
             b_ocsp.answer(env.issuer, &der).await.expect("answer").0,
             "cached"
         );
-        env.authority
+        env.services
+            .revocation
             .revoke(
                 &env.admin,
                 rec.id,
@@ -482,7 +502,11 @@ mod tests {
             )
             .await
             .expect("revoke");
-        assert_eq!(b.poll_changes().await.expect("poll"), 1, "one change read");
+        assert_eq!(
+            b.administration.poll_changes().await.expect("poll"),
+            1,
+            "one change read"
+        );
         // the invalidation reaches the adapter's listener task
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
         loop {

@@ -6,20 +6,62 @@
 //! the pre-signed cache or the responder, never from a CRL build on this path.
 
 use crate::api::{ApiError, App};
+use crate::ocsp::OcspService;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRef, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
+use std::sync::Arc;
 use time::OffsetDateTime;
+use trustbox_authority::Revocation;
 use trustbox_proto_ocsp::{decode_get_path, error_response, ErrorStatus, MAX_REQUEST_BYTES};
 use trustbox_types::IssuerId;
 use trustbox_x509::pem;
 
-/// The relying-party routes, without state (merged into the HTTPS router too).
-pub(crate) fn routes() -> Router<App> {
+/// What the relying-party routes hold: the revocation service (CRLs, CA certificates) and
+/// the OCSP adapter. Each handler extracts only its own.
+#[derive(Clone)]
+pub(crate) struct Public {
+    pub(crate) revocation: Revocation,
+    pub(crate) ocsp: Arc<OcspService>,
+}
+
+impl FromRef<Public> for Revocation {
+    fn from_ref(public: &Public) -> Self {
+        public.revocation.clone()
+    }
+}
+
+impl FromRef<Public> for Arc<OcspService> {
+    fn from_ref(public: &Public) -> Self {
+        public.ocsp.clone()
+    }
+}
+
+impl FromRef<App> for Revocation {
+    fn from_ref(app: &App) -> Self {
+        app.revocation.clone()
+    }
+}
+
+impl FromRef<App> for Arc<OcspService> {
+    fn from_ref(app: &App) -> Self {
+        app.ocsp.clone()
+    }
+}
+
+/// The relying-party routes, over any state that holds their services (the plain-HTTP
+/// listener's [`Public`], and the REST API's `App`, which merges them into the HTTPS
+/// router).
+pub(crate) fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Revocation: FromRef<S>,
+    Arc<OcspService>: FromRef<S>,
+{
     Router::new()
         .route("/crl/{issuer}/{file}", get(crl))
         .route("/ca/{file}", get(ca_certificate))
@@ -29,11 +71,11 @@ pub(crate) fn routes() -> Router<App> {
 }
 
 /// The plain-HTTP listener's whole router: relying-party routes and health.
-pub(crate) fn router(app: App) -> Router {
+pub(crate) fn router(public: Public) -> Router {
     routes()
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { ApiError::not_found("route") })
-        .with_state(app)
+        .with_state(public)
 }
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7).
@@ -52,7 +94,7 @@ fn parse_issuer(s: &str) -> Result<IssuerId, ApiError> {
 /// `GET /crl/{issuer}/{shard}.crl` (DER, `application/pkix-crl`) or `.../{shard}.pem`; the
 /// DER URL also answers PEM to `Accept: application/x-pem-file`.
 async fn crl(
-    State(app): State<App>,
+    State(revocation): State<Revocation>,
     Path((issuer, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -75,7 +117,7 @@ async fn crl(
     if ext != "crl" && ext != "pem" {
         return Err(ApiError::not_found("CRL"));
     }
-    let crl = app.authority.crl(issuer, shard).await?;
+    let crl = revocation.crl(issuer, shard).await?;
     let etag = format!(
         "\"{}-{}\"",
         crl.crl_number,
@@ -118,14 +160,14 @@ async fn crl(
 
 /// `GET /ca/{issuer}.cer` (DER, `application/pkix-cert`, the AIA caIssuers URL) or `.pem`.
 async fn ca_certificate(
-    State(app): State<App>,
+    State(revocation): State<Revocation>,
     Path(file): Path<String>,
 ) -> Result<Response, ApiError> {
     let (issuer, ext) = file
         .rsplit_once('.')
         .ok_or_else(|| ApiError::not_found("CA certificate"))?;
     let issuer = parse_issuer(issuer)?;
-    let cert = app.authority.ca_certificate(issuer).await?;
+    let cert = revocation.ca_certificate(issuer).await?;
     let (content_type, body) = match ext {
         "cer" | "crt" | "der" => ("application/pkix-cert", cert.der),
         "pem" => (
@@ -161,7 +203,11 @@ fn ocsp_error(status: ErrorStatus) -> Response {
 
 /// `POST /ocsp/{issuer}` with a DER OCSPRequest (RFC 6960 Appendix A.1). Every answer is an
 /// OCSPResponse with HTTP 200, errors included (malformedRequest, unauthorized, ...).
-async fn ocsp_post(State(app): State<App>, Path(issuer): Path<String>, req: Request) -> Response {
+async fn ocsp_post(
+    State(ocsp): State<Arc<OcspService>>,
+    Path(issuer): Path<String>,
+    req: Request,
+) -> Response {
     let Ok(issuer) = issuer.parse::<IssuerId>() else {
         return ocsp_error(ErrorStatus::Unauthorized);
     };
@@ -171,12 +217,12 @@ async fn ocsp_post(State(app): State<App>, Path(issuer): Path<String>, req: Requ
         Ok(b) if b.len() <= MAX_REQUEST_BYTES => b,
         _ => return ocsp_error(ErrorStatus::MalformedRequest),
     };
-    ocsp_response(app.ocsp.respond(issuer, &body).await)
+    ocsp_response(ocsp.respond(issuer, &body).await)
 }
 
 /// `GET /ocsp/{issuer}/{url-encoded base64 of the DER request}`. The path is read raw
 /// (not through the `Path` extractor) so bad percent-encoding is a malformedRequest too.
-async fn ocsp_get(State(app): State<App>, uri: axum::http::Uri) -> Response {
+async fn ocsp_get(State(ocsp): State<Arc<OcspService>>, uri: axum::http::Uri) -> Response {
     let rest = uri.path().strip_prefix("/ocsp/").unwrap_or_default();
     let Some((issuer, request)) = rest.split_once('/') else {
         return ocsp_error(ErrorStatus::MalformedRequest);
@@ -189,7 +235,7 @@ async fn ocsp_get(State(app): State<App>, uri: axum::http::Uri) -> Response {
         return ocsp_error(ErrorStatus::MalformedRequest);
     }
     match decode_get_path(request) {
-        Ok(der) => ocsp_response(app.ocsp.respond(issuer, &der).await),
+        Ok(der) => ocsp_response(ocsp.respond(issuer, &der).await),
         Err(_) => ocsp_error(ErrorStatus::MalformedRequest),
     }
 }

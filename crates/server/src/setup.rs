@@ -6,7 +6,10 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use trustbox_authority::{Authority, AuthorityConfig, BootstrapOptions, IssuanceRequest};
+use trustbox_authority::{
+    Authentication, Authority, AuthorityConfig, BootstrapOptions, Issuance, IssuanceRequest,
+    Services,
+};
 use trustbox_crypto::{Kek, SealedKeyStore};
 use trustbox_store::Store;
 use trustbox_types::{SourceProtocol, SystemClock, TenantId};
@@ -70,8 +73,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
     f.sync_all().map_err(io(path))
 }
 
-/// Opens the data directory, the store (migrated) and the seam, without bootstrapping.
-pub async fn open_authority(cfg: &ServerConfig) -> Result<Arc<Authority>, ServerError> {
+/// Opens the data directory, the store (migrated) and the seam, without bootstrapping, and
+/// splits the seam into its services: the only place a server, a host tool or a test gets
+/// them from a configuration.
+pub async fn open_services(cfg: &ServerConfig) -> Result<Services, ServerError> {
     cfg.validate()?;
     let paths = DataPaths::new(&cfg.data_dir);
     create_private_dir(&paths.root)?;
@@ -88,7 +93,7 @@ pub async fn open_authority(cfg: &ServerConfig) -> Result<Arc<Authority>, Server
         trustbox_crypto::RoutingKeyStore::new(trustbox_crypto::SOFTWARE, vec![Arc::new(software)])
             .map_err(|e| ServerError::Custody(e.to_string()))?;
     let store = open_store(cfg, &paths).await?;
-    Ok(Arc::new(Authority::new(
+    Ok(Services::new(Authority::new(
         store,
         Arc::new(keys),
         Arc::new(SystemClock),
@@ -105,7 +110,7 @@ pub async fn open_authority(cfg: &ServerConfig) -> Result<Arc<Authority>, Server
     )))
 }
 
-/// Opens and migrates the configured store. The seam gets it in [`open_authority`]; host
+/// Opens and migrates the configured store. The seam gets it in [`open_services`]; host
 /// tools that load bulk data past the seam (the CRL benchmark) call this directly. No
 /// request path does.
 pub async fn open_bulk_store(cfg: &ServerConfig) -> Result<Arc<dyn Store>, ServerError> {
@@ -140,7 +145,7 @@ async fn open_store(cfg: &ServerConfig, paths: &DataPaths) -> Result<Arc<dyn Sto
 
 /// What a prepared server holds before it binds.
 pub(crate) struct Prepared {
-    pub(crate) authority: Arc<Authority>,
+    pub(crate) services: Services,
     pub(crate) tls: rustls::ServerConfig,
     pub(crate) admin_token: Option<String>,
     pub(crate) paths: DataPaths,
@@ -148,9 +153,10 @@ pub(crate) struct Prepared {
 
 /// Bootstraps (idempotently) and prepares TLS.
 pub(crate) async fn prepare(cfg: &ServerConfig) -> Result<Prepared, ServerError> {
-    let authority = open_authority(cfg).await?;
+    let services = open_services(cfg).await?;
     let paths = DataPaths::new(&cfg.data_dir);
-    let boot = authority
+    let boot = services
+        .administration
         .bootstrap(&BootstrapOptions {
             root_algorithm: cfg.root_key_algorithm,
             issuing_algorithm: cfg.issuing_key_algorithm,
@@ -160,10 +166,10 @@ pub(crate) async fn prepare(cfg: &ServerConfig) -> Result<Prepared, ServerError>
     let ca_dir = paths.root.join("ca");
     std::fs::create_dir_all(&ca_dir).map_err(io(&ca_dir))?;
     std::fs::write(&paths.root_pem, boot.root_pem.as_bytes()).map_err(io(&paths.root_pem))?;
-    ensure_server_certificate(&authority, boot.tenant.id, cfg, &paths).await?;
+    ensure_server_certificate(&services.issuance, boot.tenant.id, cfg, &paths).await?;
     let tls = tls_config(&paths)?;
     Ok(Prepared {
-        authority,
+        services,
         tls,
         admin_token: boot.admin_token,
         paths,
@@ -223,7 +229,7 @@ fn existing_is_usable(paths: &DataPaths, sans: &[String]) -> bool {
 }
 
 async fn ensure_server_certificate(
-    authority: &Authority,
+    issuance: &Issuance,
     tenant: TenantId,
     cfg: &ServerConfig,
     paths: &DataPaths,
@@ -246,13 +252,13 @@ async fn ensure_server_certificate(
     let csr = params
         .serialize_request(&key)
         .map_err(|e| ServerError::Tls(e.to_string()))?;
-    let issued = authority
+    let issued = issuance
         .issue(IssuanceRequest {
             profile: Some("tls-server".into()),
             purpose: Some("TrustBox server TLS".into()),
             validity: Some(std::time::Duration::from_secs(90 * 86400)),
             ..IssuanceRequest::for_csr(
-                Authority::system_principal(tenant),
+                Authentication::system_principal(tenant),
                 csr.der().to_vec(),
                 SourceProtocol::Bootstrap,
             )

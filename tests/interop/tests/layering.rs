@@ -3,7 +3,7 @@
 //! the CLI and the test kit link the store engines; only the engines use the shared SQL
 //! crate, and only it and the engines use `sqlx` (the store contract knows no driver); only
 //! the SQLite engine uses `rusqlite`; only the custody crate uses an RSA private-key
-//! implementation.
+//! implementation. And, on the seam's source, the core opens only through its services.
 
 use serde_json::Value;
 
@@ -123,6 +123,74 @@ fn the_seam_and_the_engines_keep_their_places() -> anyhow::Result<()> {
     assert!(
         broken.is_empty(),
         "dependency rules broken:\n{}",
+        broken.join("\n")
+    );
+    Ok(())
+}
+
+/// The seam's core (`Authority`) opens only through its services
+/// (`crates/authority/src/services.rs`): outside that file no `impl Authority` block
+/// declares a public method other than `new`, the core has no public field, and no service
+/// mentions the store or key custody, so no adapter reaches the writable store.
+#[test]
+fn the_core_opens_only_through_its_services() -> anyhow::Result<()> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../crates/authority/src");
+    let mut broken = Vec::new();
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        files += 1;
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(&path)?;
+        if name == "services.rs" {
+            for (n, line) in text.lines().enumerate() {
+                if ["Store", "KeyStore", "Signer", "SigningPool"]
+                    .iter()
+                    .any(|t| line.split(|c: char| !c.is_alphanumeric()).any(|w| w == *t))
+                {
+                    broken.push(format!("{name}:{}: a service names {line:?}", n + 1));
+                }
+            }
+            continue;
+        }
+        // Top-level items start in column 0; `}` in column 0 ends one.
+        let mut item = "";
+        for (n, line) in text.lines().enumerate() {
+            if !line.starts_with([' ', '}', '/', '#']) && !line.is_empty() {
+                item = line;
+            } else if line == "}" {
+                item = "";
+            }
+            let member = line.trim_start();
+            let public = member.starts_with("pub ") && line.starts_with("    ");
+            if public && item.starts_with("impl Authority {") {
+                let is_new = member.starts_with("pub fn new(");
+                if !is_new {
+                    broken.push(format!(
+                        "{name}:{}: a public method on the core; expose it on a service: {member}",
+                        n + 1
+                    ));
+                }
+            }
+            if public && item.starts_with("pub struct Authority {") {
+                broken.push(format!(
+                    "{name}:{}: a public field on the core: {member}",
+                    n + 1
+                ));
+            }
+        }
+    }
+    assert!(files >= 10, "the seam's sources were read from {dir}");
+    assert!(
+        broken.is_empty(),
+        "the core is open past its services:\n{}",
         broken.join("\n")
     );
     Ok(())

@@ -157,7 +157,7 @@ pub(crate) async fn list_issuers(
     Auth(p): Auth,
 ) -> Result<Response, ApiError> {
     let list: Vec<IssuerBody> = app
-        .authority
+        .administration
         .list_issuers(&p)
         .await?
         .into_iter()
@@ -187,7 +187,7 @@ pub(crate) async fn get_issuer(
     let id = parse_issuer_id(&id)?;
     Ok(json(
         StatusCode::OK,
-        &IssuerBody::from(app.authority.issuer_view(&p, id).await?),
+        &IssuerBody::from(app.administration.issuer_view(&p, id).await?),
     ))
 }
 
@@ -226,7 +226,7 @@ pub(crate) async fn create_issuer(
     };
     let is_root = b.parent.is_none();
     let view = app
-        .authority
+        .administration
         .create_issuer(
             &p,
             NewIssuer {
@@ -272,7 +272,7 @@ pub(crate) async fn update_issuer(
     Ok(json(
         StatusCode::OK,
         &IssuerBody::from(
-            app.authority
+            app.administration
                 .set_issuer_ocsp(&p, id, b.ocsp_enabled)
                 .await?,
         ),
@@ -305,7 +305,7 @@ pub(crate) async fn revoke_issuer(
     let id = parse_issuer_id(&id)?;
     let (reason, invalidity_date) = b.parse()?;
     let rec = app
-        .authority
+        .revocation
         .revoke_issuer(&p, id, reason, invalidity_date)
         .await?;
     Ok(json(StatusCode::OK, &super::certificates::view(&rec, None)))
@@ -355,7 +355,7 @@ pub(crate) async fn list_tenants(
     Auth(p): Auth,
 ) -> Result<Response, ApiError> {
     let list: Vec<TenantBody> = app
-        .authority
+        .administration
         .list_tenants(&p)
         .await?
         .into_iter()
@@ -395,7 +395,7 @@ pub(crate) async fn create_tenant(
             format!("tenant name must be at most {MAX_TENANT_NAME} characters"),
         ));
     }
-    let t = app.authority.create_tenant(&p, &b.name).await?;
+    let t = app.administration.create_tenant(&p, &b.name).await?;
     Ok(json(
         StatusCode::CREATED,
         &TenantBody {
@@ -501,7 +501,7 @@ pub(crate) async fn create_token(
         .map(ScopeSet::new)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-scopes", e.to_string()))?;
     let t = app
-        .authority
+        .administration
         .create_token_expiring(&p, b.tenant.as_deref(), &b.name, scopes, b.expires_in)
         .await?;
     Ok(json(
@@ -525,7 +525,7 @@ pub(crate) async fn list_tokens(
     Auth(p): Auth,
 ) -> Result<Response, ApiError> {
     let list: Vec<TokenBody> = app
-        .authority
+        .administration
         .list_tokens(&p)
         .await?
         .iter()
@@ -553,7 +553,7 @@ pub(crate) async fn revoke_token(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let id: TokenId = parse_uuid(&id).ok_or_else(|| ApiError::not_found("token"))?;
-    app.authority.revoke_token(&p, id).await?;
+    app.administration.revoke_token(&p, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -665,7 +665,7 @@ pub(crate) async fn list_audit(
         return Err(bad("cursor must be between 0 and 2^53 - 1"));
     }
     let items: Vec<AuditEventBody> = app
-        .authority
+        .administration
         .audit_events(&p, cursor, limit)
         .await?
         .into_iter()
@@ -707,7 +707,7 @@ pub(crate) async fn verify_audit(
     State(app): State<App>,
     Auth(p): Auth,
 ) -> Result<Response, ApiError> {
-    let body = match app.authority.verify_audit(&p).await? {
+    let body = match app.administration.verify_audit(&p).await? {
         Ok(n) => VerifyBody {
             valid: true,
             verified: n,

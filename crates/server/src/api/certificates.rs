@@ -336,7 +336,7 @@ pub(crate) async fn issue_certificate(
         .validity_days
         .map(|d| std::time::Duration::from_secs(u64::from(d) * 86400));
     request.idempotency_key = idempotency_key;
-    let issued = match app.authority.issue(request).await? {
+    let issued = match app.issuance.issue(request).await? {
         IssuanceOutcome::Issued(c) => c,
         IssuanceOutcome::Pending {
             request_id,
@@ -408,10 +408,7 @@ pub(crate) async fn get_certificate(
     Auth(principal): Auth,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let full = app
-        .authority
-        .certificate(&principal, parse_id(&id)?)
-        .await?;
+    let full = app.issuance.certificate(&principal, parse_id(&id)?).await?;
     Ok(json(StatusCode::OK, &view(&full.record, Some(&full))))
 }
 
@@ -462,7 +459,7 @@ pub(crate) async fn list_certificates(
         },
         limit: limit + 1,
     };
-    let mut items = app.authority.list_certificates(&principal, &filter).await?;
+    let mut items = app.issuance.list_certificates(&principal, &filter).await?;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
         items.last().map(|c| c.id.to_string())
@@ -503,7 +500,7 @@ pub(crate) async fn revoke_certificate(
 ) -> Result<Response, ApiError> {
     let (reason, invalidity_date) = body.parse()?;
     let rec = app
-        .authority
+        .revocation
         .revoke(&principal, parse_id(&id)?, reason, invalidity_date)
         .await?;
     Ok(json(StatusCode::OK, &view(&rec, None)))

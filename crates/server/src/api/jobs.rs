@@ -184,7 +184,7 @@ pub(crate) async fn list_jobs(
         },
         limit: limit + 1,
     };
-    let mut items = app.authority.list_jobs(&p, &filter).await?;
+    let mut items = app.administration.list_jobs(&p, &filter).await?;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
         items.last().map(|j| j.id.to_string())
@@ -221,7 +221,7 @@ pub(crate) async fn get_job(
     let id = parse_job_id(&id)?;
     Ok(json(
         StatusCode::OK,
-        &JobBody::from(app.authority.job(&p, id).await?),
+        &JobBody::from(app.administration.job(&p, id).await?),
     ))
 }
 
@@ -247,6 +247,6 @@ pub(crate) async fn cancel_job(
     let id = parse_job_id(&id)?;
     Ok(json(
         StatusCode::OK,
-        &JobBody::from(app.authority.cancel_job(&p, id).await?),
+        &JobBody::from(app.administration.cancel_job(&p, id).await?),
     ))
 }

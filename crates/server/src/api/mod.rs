@@ -22,15 +22,25 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use trustbox_authority::{Authority, AuthorityError, ErrorKind};
+use trustbox_authority::{
+    Administration, Authentication, AuthorityError, ErrorKind, Issuance, Revocation,
+};
 use trustbox_types::Principal;
 use utoipa::ToSchema;
 
-/// Shared state of every handler.
+/// Shared state of every handler: the seam's services the REST API calls (never the core
+/// or the store).
 #[derive(Clone)]
 pub(crate) struct App {
-    pub(crate) authority: Arc<Authority>,
-    /// The OCSP adapter (relying parties' listener).
+    /// `POST/GET /certificates`.
+    pub(crate) issuance: Issuance,
+    /// Certificate and issuer revocation; CRLs and CA certificates (relying-party routes).
+    pub(crate) revocation: Revocation,
+    /// Tenants, issuers, profiles, tokens, audit, jobs.
+    pub(crate) administration: Administration,
+    /// The `Auth` extractor and `/readyz`.
+    pub(crate) authentication: Authentication,
+    /// The OCSP adapter (relying-party routes).
     pub(crate) ocsp: Arc<crate::ocsp::OcspService>,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) ready: Arc<AtomicBool>,
@@ -159,7 +169,7 @@ impl FromRequestParts<App> for Auth {
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(unauthenticated)?;
-        let principal = app.authority.authenticate(token.trim()).await?;
+        let principal = app.authentication.authenticate(token.trim()).await?;
         // every principal of the REST API is a token
         if let Some(id) = principal.actor.token() {
             app.token_limits
@@ -317,8 +327,8 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(app): State<App>) -> Response {
-    let ok =
-        app.ready.load(std::sync::atomic::Ordering::Relaxed) && app.authority.check_ready().await;
+    let ok = app.ready.load(std::sync::atomic::Ordering::Relaxed)
+        && app.authentication.check_ready().await;
     if ok {
         json(StatusCode::OK, &serde_json::json!({ "status": "ready" }))
     } else {

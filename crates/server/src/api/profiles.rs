@@ -301,7 +301,7 @@ pub(crate) async fn list_profiles(
     Auth(p): Auth,
 ) -> Result<Response, ApiError> {
     let list: Vec<ProfileViewBody> = app
-        .authority
+        .administration
         .list_profiles(&p)
         .await?
         .into_iter()
@@ -330,7 +330,7 @@ pub(crate) async fn get_profile(
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
-        &ProfileViewBody::from(app.authority.profile_view(&p, &name).await?),
+        &ProfileViewBody::from(app.administration.profile_view(&p, &name).await?),
     ))
 }
 
@@ -356,7 +356,11 @@ pub(crate) async fn create_profile(
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::CREATED,
-        &ProfileViewBody::from(app.authority.put_profile(&p, profile.into(), true).await?),
+        &ProfileViewBody::from(
+            app.administration
+                .put_profile(&p, profile.into(), true)
+                .await?,
+        ),
     ))
 }
 
@@ -391,6 +395,10 @@ pub(crate) async fn update_profile(
     }
     Ok(json(
         StatusCode::OK,
-        &ProfileViewBody::from(app.authority.put_profile(&p, profile.into(), false).await?),
+        &ProfileViewBody::from(
+            app.administration
+                .put_profile(&p, profile.into(), false)
+                .await?,
+        ),
     ))
 }
