@@ -1,14 +1,13 @@
 //! Tenants, issuers, profiles and the audit chain.
 
 use crate::error::{AuthorityError, ErrorKind};
-use crate::{Authority, LoadedIssuer};
+use crate::{AuditEntry, Authority, ChainBreak, LoadedIssuer, Tenant};
 use serde::Serialize;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use trustbox_crypto::{KeyOwner, KeyRole};
 use trustbox_store::{
-    AuditEvent, CertificateRecord, ChainBreak, IssuanceRecord, IssuerRecord, ProfileRecord,
-    TenantRecord,
+    CertificateRecord, IssuanceRecord, IssuerRecord, ProfileRecord, TenantRecord,
 };
 use trustbox_types::{
     CertificateId, CertificateStatus, Fingerprint, IssuerId, KeyAlgorithm, Principal, ProfileId,
@@ -441,7 +440,7 @@ impl Authority {
         &self,
         principal: &Principal,
         name: &str,
-    ) -> Result<TenantRecord, AuthorityError> {
+    ) -> Result<Tenant, AuthorityError> {
         self.require_operator(principal).await?;
         let tenant = self
             .create_tenant_unchecked(name, &principal.audit_actor())
@@ -454,7 +453,7 @@ impl Authority {
             KeyAlgorithm::EcdsaP256,
         )
         .await?;
-        Ok(tenant)
+        Ok(tenant.into())
     }
 
     pub(crate) async fn create_tenant_unchecked(
@@ -549,16 +548,17 @@ impl Authority {
     pub(crate) async fn list_tenants(
         &self,
         principal: &Principal,
-    ) -> Result<Vec<TenantRecord>, AuthorityError> {
-        if self.require_operator(principal).await.is_ok() {
-            return Ok(self.store.list_tenants().await?);
-        }
-        Ok(self
-            .store
-            .tenant(principal.tenant)
-            .await?
-            .into_iter()
-            .collect())
+    ) -> Result<Vec<Tenant>, AuthorityError> {
+        let tenants = if self.require_operator(principal).await.is_ok() {
+            self.store.list_tenants().await?
+        } else {
+            self.store
+                .tenant(principal.tenant)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        Ok(tenants.into_iter().map(Tenant::from).collect())
     }
 
     pub(crate) async fn require_operator(
@@ -694,12 +694,15 @@ impl Authority {
         principal: &Principal,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<AuditEvent>, AuthorityError> {
+    ) -> Result<Vec<AuditEntry>, AuthorityError> {
         Self::require(principal, Scope::AuditRead)?;
         Ok(self
             .store
             .list_audit(principal.tenant, after, limit.clamp(1, 1000))
-            .await?)
+            .await?
+            .into_iter()
+            .map(AuditEntry::from)
+            .collect())
     }
 
     /// Verifies the principal's tenant's whole chain.

@@ -11,7 +11,7 @@
 //! certificate breaks the chain too.
 
 use crate::error::AuthorityError;
-use crate::Authority;
+use crate::{Authority, ChainBreak, Checkpoint};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use trustbox_crypto::{KeyOwner, KeyRole, Signer};
 use trustbox_store::{
-    AuditCheckpoint, AuditKeyRecord, CertificateFilter, ChainBreak, StoreError, GENESIS_HASH,
+    AuditCheckpoint, AuditKeyRecord, CertificateFilter, StoreError, GENESIS_HASH,
 };
 use trustbox_types::{CertificateId, Fingerprint, KeyAlgorithm, TenantId};
 
@@ -205,7 +205,7 @@ impl Authority {
     pub(crate) async fn checkpoint_tenant(
         &self,
         tenant: TenantId,
-    ) -> Result<Option<AuditCheckpoint>, AuthorityError> {
+    ) -> Result<Option<Checkpoint>, AuthorityError> {
         let (key, signer) = self.audit_signer(tenant).await?;
         let Some((seq, hash)) = self.store.audit_head(tenant).await? else {
             return Ok(None);
@@ -235,7 +235,7 @@ impl Authority {
             signature,
         };
         match self.store.insert_audit_checkpoint(&cp).await {
-            Ok(()) => Ok(Some(cp)),
+            Ok(()) => Ok(Some(cp.into())),
             // another replica signed this head meanwhile
             Err(StoreError::Conflict(_)) => Ok(None),
             Err(e) => Err(e.into()),
@@ -405,7 +405,7 @@ impl Authority {
             }
             match trustbox_store::verify_events(seq, prev, &page) {
                 Ok(next) => (seq, prev) = next,
-                Err(b) => return Ok(Err(b)),
+                Err(b) => return Ok(Err(b.into())),
             }
             for e in &page {
                 if wanted.contains(&e.seq) {

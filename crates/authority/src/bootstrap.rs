@@ -2,7 +2,6 @@
 
 use crate::error::AuthorityError;
 use crate::Authority;
-use trustbox_store::TenantRecord;
 use trustbox_types::{Actor, Grants, KeyAlgorithm, Principal, Scope, ScopeSet, TenantId};
 use trustbox_x509::pem;
 
@@ -28,7 +27,7 @@ impl Default for BootstrapOptions {
 #[derive(Clone)]
 pub struct Bootstrap {
     /// The default tenant.
-    pub tenant: TenantRecord,
+    pub tenant: crate::Tenant,
     /// The default tenant's root certificate, PEM.
     pub root_pem: String,
     /// The admin token, only on the start that created it.
@@ -95,7 +94,7 @@ impl Authority {
             .ok_or_else(|| AuthorityError::internal("default tenant has no root CA"))?;
         Ok(Bootstrap {
             root_pem: pem::encode("CERTIFICATE", &root.certificate_der),
-            tenant,
+            tenant: tenant.into(),
             admin_token,
         })
     }

@@ -1,10 +1,10 @@
 //! Issuance, revocation and inventory reads.
 
 use crate::error::{AuthorityError, ErrorKind};
-use crate::{Authority, LoadedIssuer};
+use crate::{Authority, Certificate, CertificateQuery, LoadedIssuer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use trustbox_store::{CertificateFilter, CertificateRecord, IssuanceRecord, RevokeOutcome};
+use trustbox_store::{CertificateRecord, IssuanceRecord, RevokeOutcome};
 use trustbox_types::{
     CertificateId, CertificateStatus, Fingerprint, IssuerId, Principal, RevocationReason, Scope,
     Serial, SourceProtocol,
@@ -318,10 +318,12 @@ impl Authority {
             },
         );
         let certificate_pem = pem::encode("CERTIFICATE", &record.der);
+        // Made before the commit: once committed, nothing may fail before the answer.
+        let certificate = Certificate::try_from(record.clone())?;
         match self
             .committer
             .commit(IssuanceRecord {
-                certificate: record.clone(),
+                certificate: record,
                 event,
             })
             .await
@@ -342,7 +344,7 @@ impl Authority {
             Err(e) => return Err(e),
         }
         Ok(IssuanceOutcome::Issued(Box::new(IssuedCertificate {
-            record,
+            certificate,
             chain_der: issuer.chain_der.clone(),
             chain_pem: issuer.chain_pem.clone(),
             certificate_pem,
@@ -386,7 +388,7 @@ impl Authority {
             certificate_pem: pem::encode("CERTIFICATE", &done.der),
             chain_der: issuer.chain_der.clone(),
             chain_pem: issuer.chain_pem.clone(),
-            record: done,
+            certificate: done.try_into()?,
             private_key: None,
             replayed: true,
         })))
@@ -542,10 +544,11 @@ impl Authority {
         id: CertificateId,
         reason: RevocationReason,
         invalidity_date: Option<i64>,
-    ) -> Result<CertificateRecord, AuthorityError> {
+    ) -> Result<Certificate, AuthorityError> {
         Self::require(principal, Scope::CertsRevoke)?;
         self.revoke_unchecked(principal, id, reason, invalidity_date, "certificate.revoke")
-            .await
+            .await?
+            .try_into()
     }
 
     /// Revokes the certificate `target` names, on the proof the protocol offers: the
@@ -557,7 +560,7 @@ impl Authority {
         proof: &crate::RevocationProof,
         reason: RevocationReason,
         invalidity_date: Option<i64>,
-    ) -> Result<CertificateRecord, AuthorityError> {
+    ) -> Result<Certificate, AuthorityError> {
         use crate::{CertificateRef, RevocationProof};
         let result = async {
             let record = match target {
@@ -595,7 +598,8 @@ impl Authority {
                 }
             };
             self.revoke_unchecked(principal, record.id, reason, invalidity_date, action)
-                .await
+                .await?
+                .try_into()
         }
         .await;
         if let Err(e) = &result {
@@ -721,7 +725,7 @@ impl Authority {
             certificate_pem: pem::encode("CERTIFICATE", &record.der),
             chain_der: issuer.chain_der.clone(),
             chain_pem: issuer.chain_pem.clone(),
-            record,
+            certificate: record.try_into()?,
             private_key: None,
             replayed: false,
         })
@@ -731,13 +735,14 @@ impl Authority {
     pub(crate) async fn list_certificates(
         &self,
         principal: &Principal,
-        filter: &CertificateFilter,
-    ) -> Result<Vec<CertificateRecord>, AuthorityError> {
+        query: &CertificateQuery,
+    ) -> Result<Vec<Certificate>, AuthorityError> {
         Self::require(principal, Scope::CertsRead)?;
-        Ok(self
-            .store
-            .list_certificates(principal.tenant, filter)
-            .await?)
+        crate::domain::certificates(
+            self.store
+                .list_certificates(principal.tenant, &query.into())
+                .await?,
+        )
     }
 
     pub(crate) async fn default_issuer(

@@ -12,13 +12,13 @@
 //! are announced in the outbox in the same transaction.
 
 use crate::error::{AuthorityError, ErrorKind};
-use crate::{Authority, Services};
+use crate::{Authority, JobQuery, JobState, Services};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
-use trustbox_store::{JobFilter, JobFinish, JobRecord, JobState, NewJob};
+use trustbox_store::{JobFinish, JobRecord, NewJob};
 use trustbox_types::{IssuerId, JobId, Principal, Scope, TenantId};
 
 /// Publishes the due CRL shards of one issuer (key: the issuer id).
@@ -66,18 +66,22 @@ pub trait JobHandler: Send + Sync {
     /// which would make the core it is registered with own a reference to itself). An error
     /// of kind `Invalid` or `NotFound` fails the job at once; any other error is retried
     /// with backoff while attempts remain.
-    async fn run(&self, services: &Services, job: &JobRecord) -> Result<(), AuthorityError>;
+    async fn run(&self, services: &Services, job: &JobView) -> Result<(), AuthorityError>;
 }
 
-/// A job as the seam shows it.
+/// A job as the seam shows it (to the API, and to the handler that runs it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobView {
+    /// The tenant it works for.
+    pub tenant: TenantId,
     /// Identifier.
     pub id: JobId,
     /// What it does (`crl.publish`).
     pub kind: String,
     /// What it works on (an issuer id).
     pub key: String,
+    /// The handler's input, JSON text (as given to `enqueue_job`).
+    pub payload: String,
     /// Where it is in its life.
     pub state: JobState,
     /// Attempts started.
@@ -99,10 +103,12 @@ pub struct JobView {
 impl From<JobRecord> for JobView {
     fn from(r: JobRecord) -> Self {
         Self {
+            tenant: r.tenant,
             id: r.id,
             kind: r.kind,
             key: r.key,
-            state: r.state,
+            payload: r.payload,
+            state: r.state.into(),
             attempts: r.attempts,
             max_attempts: r.max_attempts,
             run_at: r.run_at,
@@ -294,7 +300,10 @@ impl Authority {
                     .get(kind)
                     .cloned();
                 match handler {
-                    Some(h) => h.run(&Services::new(self.clone()), job).await,
+                    Some(h) => {
+                        h.run(&Services::new(self.clone()), &JobView::from(job.clone()))
+                            .await
+                    }
                     None => Err(AuthorityError::invalid(
                         "unknown-job-kind",
                         format!("no handler for job kind {kind:?}"),
@@ -390,16 +399,16 @@ impl Authority {
         }
     }
 
-    /// The tenant's jobs, newest first (`ca:admin`); `filter.limit` is the page size.
+    /// The tenant's jobs, newest first (`ca:admin`); `query.limit` is the page size.
     pub(crate) async fn list_jobs(
         &self,
         principal: &Principal,
-        filter: &JobFilter,
+        query: &JobQuery,
     ) -> Result<Vec<JobView>, AuthorityError> {
         Self::require(principal, Scope::CaAdmin)?;
         Ok(self
             .store
-            .list_jobs(principal.tenant, filter)
+            .list_jobs(principal.tenant, &query.into())
             .await?
             .into_iter()
             .map(JobView::from)
@@ -469,7 +478,7 @@ mod tests {
 
     #[async_trait]
     impl JobHandler for Flaky {
-        async fn run(&self, _: &Services, _: &JobRecord) -> Result<(), AuthorityError> {
+        async fn run(&self, _: &Services, _: &JobView) -> Result<(), AuthorityError> {
             let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
             if n <= self.fail {
                 Err(AuthorityError::new(
@@ -494,10 +503,10 @@ mod tests {
             .authority
             .list_jobs(
                 &env.admin,
-                &JobFilter {
+                &JobQuery {
                     kind: Some(kind.into()),
                     limit: 10,
-                    ..JobFilter::default()
+                    ..JobQuery::default()
                 },
             )
             .await
@@ -659,9 +668,9 @@ mod tests {
         let jobs = a
             .list_jobs(
                 &env.admin,
-                &JobFilter {
+                &JobQuery {
                     limit: 100,
-                    ..JobFilter::default()
+                    ..JobQuery::default()
                 },
             )
             .await
@@ -688,7 +697,7 @@ mod tests {
 
     #[async_trait]
     impl JobHandler for Checkpointer {
-        async fn run(&self, services: &Services, job: &JobRecord) -> Result<(), AuthorityError> {
+        async fn run(&self, services: &Services, job: &JobView) -> Result<(), AuthorityError> {
             services
                 .administration
                 .checkpoint_tenant(job.tenant)

@@ -11,12 +11,17 @@
 //! [`Administration`], [`Authentication`], [`OcspSource`]), so each adapter holds only
 //! what it calls and none reaches the store.
 //!
+//! The services take and return the seam's own domain types ([`Certificate`],
+//! [`CertificateQuery`], [`Tenant`], [`Token`], [`AuditEntry`], [`JobState`], ...), never
+//! the store's rows, so adapters depend on no table layout.
+//!
 //! This crate sees only the store trait and the custody traits, never an engine or a key.
 
 mod admin;
 mod audit;
 mod bootstrap;
 mod committer;
+mod domain;
 mod error;
 mod issue;
 mod jobs;
@@ -31,6 +36,10 @@ mod tokens;
 pub use admin::{IssuerView, NewIssuer, ProfileView, MAX_TENANT_NAME_CHARS};
 pub use audit::{ChainReport, CheckpointFile, ExportedCheckpoint, CHECKPOINT_FORMAT};
 pub use bootstrap::{Bootstrap, BootstrapOptions};
+pub use domain::{
+    AuditEntry, Certificate, CertificateQuery, ChainBreak, Checkpoint, JobQuery, JobState, Tenant,
+    Token,
+};
 pub use error::{AuthorityError, ErrorKind};
 pub use jobs::{
     backoff_s, JobHandler, JobView, AUDIT_CHECKPOINT, CRL_PUBLISH, DEFAULT_MAX_ATTEMPTS,
@@ -46,7 +55,6 @@ pub use revocation::{PublicCaCertificate, PublishedCrl};
 pub use services::{Administration, Authentication, Issuance, OcspSource, Revocation, Services};
 pub use sync::CACHE_TRUST;
 pub use tokens::{NewToken, TOKEN_PREFIX};
-pub use trustbox_store::{JobFilter, JobRecord, JobState};
 
 use committer::GroupCommitter;
 use std::collections::HashMap;
@@ -194,10 +202,14 @@ impl Authority {
 
     /// Every tenant, for host-side tools run by the operator (`trustbox audit verify`);
     /// request paths never list across tenants.
-    pub(crate) async fn host_tenants(
-        &self,
-    ) -> Result<Vec<trustbox_store::TenantRecord>, AuthorityError> {
-        Ok(self.store.list_tenants().await?)
+    pub(crate) async fn host_tenants(&self) -> Result<Vec<Tenant>, AuthorityError> {
+        Ok(self
+            .store
+            .list_tenants()
+            .await?
+            .into_iter()
+            .map(Tenant::from)
+            .collect())
     }
 
     pub(crate) fn now_us(&self) -> i64 {

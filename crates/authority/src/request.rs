@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 use trustbox_crypto::GeneratedKey;
-use trustbox_store::CertificateRecord;
 use trustbox_types::{CertificateId, IssuerId, KeyAlgorithm, Principal, SourceProtocol};
 use trustbox_x509::{LeafPlan, SubjectAltName};
 
@@ -110,8 +109,8 @@ impl IssuanceRequest {
 /// first attempt got).
 #[derive(Clone, Debug)]
 pub struct IssuedCertificate {
-    /// The inventory record (its `der` is the certificate).
-    pub record: CertificateRecord,
+    /// The certificate as the inventory holds it (its `der` is the certificate).
+    pub certificate: crate::Certificate,
     /// The issuer and its ancestors up to, excluding, the root, DER, nearest first.
     pub chain_der: Arc<Vec<Vec<u8>>>,
     /// The same chain, PEM (encoded once when the issuer was loaded).

@@ -362,7 +362,7 @@ impl Authority {
         id: IssuerId,
         reason: RevocationReason,
         invalidity_date: Option<i64>,
-    ) -> Result<CertificateRecord, AuthorityError> {
+    ) -> Result<crate::Certificate, AuthorityError> {
         Self::require(principal, Scope::CaAdmin)?;
         let issuer = self
             .store
@@ -388,7 +388,7 @@ impl Authority {
             .revoke_unchecked(principal, cert.id, reason, invalidity_date, "issuer.revoke")
             .await;
         self.forget_issuer(principal.tenant, id);
-        result
+        result?.try_into()
     }
 
     /// Turns the issuer's OCSP responder on or off. Off: it answers `unauthorized` and new
@@ -510,7 +510,7 @@ mod tests {
         let mut r = request(&env.admin, csr("short.example.com"));
         r.validity = Some(std::time::Duration::from_secs(86400));
         let issued = a.issued(r).await.expect("issued");
-        let issuer = issued.record.issuer;
+        let issuer = issued.certificate.issuer;
         assert!(
             a.publish_due_crls().await.expect("publish") >= 2,
             "first publication"
@@ -518,7 +518,7 @@ mod tests {
         assert_eq!(listed(&a.crl(issuer, 0).await.expect("crl").der), (1, 0));
         a.revoke(
             &env.admin,
-            issued.record.id,
+            issued.certificate.id,
             RevocationReason::KeyCompromise,
             None,
         )

@@ -5,21 +5,21 @@
 //! the REST API [`Issuance`], [`Revocation`], [`Administration`] and [`Authentication`];
 //! the relying-party routes [`Revocation`]; the OCSP adapter [`OcspSource`]. No service
 //! hands out the store, a key or the core itself, and every operation of the seam is
-//! reachable through exactly one of them.
+//! reachable through exactly one of them. They take and return the seam's domain types
+//! ([`crate::Certificate`], [`crate::CertificateQuery`], [`crate::Tenant`], ...), never a
+//! store row.
 
 use crate::{
-    Authority, AuthorityConfig, AuthorityError, Bootstrap, BootstrapOptions, CertificateRef,
-    ChainReport, ExportedCheckpoint, Invalidation, IssuanceHook, IssuanceOutcome, IssuanceRequest,
-    IssuedCertificate, IssuerView, JobHandler, JobView, NewIssuer, NewToken, ProfileView,
-    PublicCaCertificate, PublishedCrl, ResponderLookup, RevocationProof, SerialStatus,
+    AuditEntry, Authority, AuthorityConfig, AuthorityError, Bootstrap, BootstrapOptions,
+    Certificate, CertificateQuery, CertificateRef, ChainBreak, ChainReport, Checkpoint,
+    ExportedCheckpoint, Invalidation, IssuanceHook, IssuanceOutcome, IssuanceRequest,
+    IssuedCertificate, IssuerView, JobHandler, JobQuery, JobView, NewIssuer, NewToken, ProfileView,
+    PublicCaCertificate, PublishedCrl, ResponderLookup, RevocationProof, SerialStatus, Tenant,
+    Token,
 };
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{broadcast, watch};
-use trustbox_store::{
-    AuditCheckpoint, AuditEvent, CertificateFilter, CertificateRecord, ChainBreak, JobFilter,
-    TenantRecord, TokenRecord,
-};
 use trustbox_types::{
     CertificateId, IssuerId, JobId, Principal, RevocationReason, ScopeSet, Serial, TenantId,
     TokenId,
@@ -99,9 +99,9 @@ impl Issuance {
     pub async fn list_certificates(
         &self,
         principal: &Principal,
-        filter: &CertificateFilter,
-    ) -> Result<Vec<CertificateRecord>, AuthorityError> {
-        self.0.list_certificates(principal, filter).await
+        query: &CertificateQuery,
+    ) -> Result<Vec<Certificate>, AuthorityError> {
+        self.0.list_certificates(principal, query).await
     }
 }
 
@@ -115,7 +115,7 @@ impl Revocation {
         id: CertificateId,
         reason: RevocationReason,
         invalidity_date: Option<i64>,
-    ) -> Result<CertificateRecord, AuthorityError> {
+    ) -> Result<Certificate, AuthorityError> {
         self.0.revoke(principal, id, reason, invalidity_date).await
     }
 
@@ -128,7 +128,7 @@ impl Revocation {
         proof: &RevocationProof,
         reason: RevocationReason,
         invalidity_date: Option<i64>,
-    ) -> Result<CertificateRecord, AuthorityError> {
+    ) -> Result<Certificate, AuthorityError> {
         self.0
             .revoke_by(principal, target, proof, reason, invalidity_date)
             .await
@@ -142,7 +142,7 @@ impl Revocation {
         id: IssuerId,
         reason: RevocationReason,
         invalidity_date: Option<i64>,
-    ) -> Result<CertificateRecord, AuthorityError> {
+    ) -> Result<Certificate, AuthorityError> {
         self.0
             .revoke_issuer(principal, id, reason, invalidity_date)
             .await
@@ -187,21 +187,18 @@ impl Administration {
         &self,
         principal: &Principal,
         name: &str,
-    ) -> Result<TenantRecord, AuthorityError> {
+    ) -> Result<Tenant, AuthorityError> {
         self.0.create_tenant(principal, name).await
     }
 
     /// Tenants visible to the principal: all for the operator, else its own.
-    pub async fn list_tenants(
-        &self,
-        principal: &Principal,
-    ) -> Result<Vec<TenantRecord>, AuthorityError> {
+    pub async fn list_tenants(&self, principal: &Principal) -> Result<Vec<Tenant>, AuthorityError> {
         self.0.list_tenants(principal).await
     }
 
     /// Every tenant, for host-side tools run by the operator (`trustbox audit verify`);
     /// request paths never list across tenants.
-    pub async fn host_tenants(&self) -> Result<Vec<TenantRecord>, AuthorityError> {
+    pub async fn host_tenants(&self) -> Result<Vec<Tenant>, AuthorityError> {
         self.0.host_tenants().await
     }
 
@@ -320,10 +317,7 @@ impl Administration {
     }
 
     /// The tenant's tokens (never their secrets).
-    pub async fn list_tokens(
-        &self,
-        principal: &Principal,
-    ) -> Result<Vec<TokenRecord>, AuthorityError> {
+    pub async fn list_tokens(&self, principal: &Principal) -> Result<Vec<Token>, AuthorityError> {
         self.0.list_tokens(principal).await
     }
 
@@ -343,7 +337,7 @@ impl Administration {
         principal: &Principal,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<AuditEvent>, AuthorityError> {
+    ) -> Result<Vec<AuditEntry>, AuthorityError> {
         self.0.audit_events(principal, after, limit).await
     }
 
@@ -380,7 +374,7 @@ impl Administration {
     pub async fn checkpoint_tenant(
         &self,
         tenant: TenantId,
-    ) -> Result<Option<AuditCheckpoint>, AuthorityError> {
+    ) -> Result<Option<Checkpoint>, AuthorityError> {
         self.0.checkpoint_tenant(tenant).await
     }
 
@@ -430,13 +424,13 @@ impl Administration {
         self.0.run_due_jobs().await
     }
 
-    /// The tenant's jobs, newest first (`ca:admin`); `filter.limit` is the page size.
+    /// The tenant's jobs, newest first (`ca:admin`); `query.limit` is the page size.
     pub async fn list_jobs(
         &self,
         principal: &Principal,
-        filter: &JobFilter,
+        query: &JobQuery,
     ) -> Result<Vec<JobView>, AuthorityError> {
-        self.0.list_jobs(principal, filter).await
+        self.0.list_jobs(principal, query).await
     }
 
     /// One of the tenant's jobs (`ca:admin`).

@@ -2,7 +2,6 @@
 
 use crate::*;
 use trustbox_crypto::{Kek, SealedKeyStore};
-use trustbox_store::CertificateFilter;
 use trustbox_store_sqlite::SqliteStore;
 use trustbox_types::{Scope, ScopeSet, SourceProtocol, SystemClock};
 
@@ -75,7 +74,7 @@ async fn count(env: &Env) -> usize {
     env.authority
         .list_certificates(
             &env.admin,
-            &CertificateFilter {
+            &CertificateQuery {
                 limit: 10_000,
                 ..Default::default()
             },
@@ -97,10 +96,10 @@ async fn issues_records_and_audits_before_returning() {
         .expect("issue");
     let got = env
         .authority
-        .certificate(&env.admin, issued.record.id)
+        .certificate(&env.admin, issued.certificate.id)
         .await
         .expect("recorded");
-    assert_eq!(got.record.der, issued.record.der);
+    assert_eq!(got.certificate.der, issued.certificate.der);
     assert!(!issued.chain_pem.is_empty());
     let events = env
         .authority
@@ -168,7 +167,7 @@ async fn bad_requests_change_nothing_but_are_audited() {
 }
 
 /// Waits (bounded) until `n` refusals are in the chain; refusals are written in batches.
-async fn denied_events(env: &Env, n: usize) -> Vec<trustbox_store::AuditEvent> {
+async fn denied_events(env: &Env, n: usize) -> Vec<AuditEntry> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let events = env
@@ -273,7 +272,7 @@ async fn scopes_and_tenants_are_enforced() {
         .expect("auth");
     let e = env
         .authority
-        .certificate(&other, issued.record.id)
+        .certificate(&other, issued.certificate.id)
         .await
         .expect_err("cross-tenant");
     assert_eq!(e.kind, ErrorKind::NotFound);
@@ -281,7 +280,7 @@ async fn scopes_and_tenants_are_enforced() {
         .authority
         .revoke(
             &other,
-            issued.record.id,
+            issued.certificate.id,
             trustbox_types::RevocationReason::KeyCompromise,
             None,
         )
@@ -294,7 +293,7 @@ async fn scopes_and_tenants_are_enforced() {
         .issued(request(&other, csr("b.example.com")))
         .await
         .expect("issue in acme");
-    assert_ne!(own.record.issuer, issued.record.issuer);
+    assert_ne!(own.certificate.issuer, issued.certificate.issuer);
 
     env.authority
         .revoke_token(&env.admin, reader.actor.token().expect("a token"))
@@ -340,7 +339,7 @@ async fn revocation_is_recorded_once() {
         .authority
         .revoke(
             &env.admin,
-            issued.record.id,
+            issued.certificate.id,
             trustbox_types::RevocationReason::Superseded,
             None,
         )
@@ -351,7 +350,7 @@ async fn revocation_is_recorded_once() {
         .authority
         .revoke(
             &env.admin,
-            issued.record.id,
+            issued.certificate.id,
             trustbox_types::RevocationReason::Superseded,
             None,
         )
@@ -439,7 +438,7 @@ async fn tokens_expire_and_revoke_only_what_they_cover() {
         )
         .await
         .expect("mint");
-    assert_eq!(t.record.expires_at, Some(t.record.created_at + 60));
+    assert_eq!(t.token.expires_at, Some(t.token.created_at + 60));
     a.authenticate(&t.secret).await.expect("valid for now");
     // a narrow token cannot revoke a wider one
     let narrow = a
@@ -457,12 +456,12 @@ async fn tokens_expire_and_revoke_only_what_they_cover() {
         .await
         .expect("mint");
     let e = a
-        .revoke_token(&narrow_p, wide.record.id)
+        .revoke_token(&narrow_p, wide.token.id)
         .await
         .expect_err("not covered");
     assert_eq!(e.code, "forbidden");
     a.authenticate(&wide.secret).await.expect("still valid");
-    a.revoke_token(&env.admin, wide.record.id)
+    a.revoke_token(&env.admin, wide.token.id)
         .await
         .expect("admin covers it");
     assert!(a.authenticate(&wide.secret).await.is_err());
@@ -554,7 +553,7 @@ async fn a_principal_gets_only_the_identifiers_it_proved() {
         .await
         .expect("a proved name");
     assert_eq!(
-        issued.record.sans,
+        issued.certificate.sans,
         vec!["dns:proved.example.com".to_owned()]
     );
     let e = env
@@ -586,7 +585,7 @@ async fn lifetimes_of_minutes_are_legal_and_bounded() {
         .issued(r)
         .await
         .expect("a five-minute certificate");
-    let lifetime = issued.record.not_after - issued.record.not_before;
+    let lifetime = issued.certificate.not_after - issued.certificate.not_before;
     // notBefore is backdated a minute for clock skew
     assert_eq!(lifetime, 300 + 60, "{lifetime}");
     let mut r = request(&env.admin, csr("blink.example.com"));
@@ -708,9 +707,8 @@ async fn a_retried_request_gets_the_first_certificate() {
     assert!(!first.replayed);
     let again = env.authority.issued(r).await.expect("retry");
     assert!(again.replayed);
-    assert_eq!(again.record.id, first.record.id);
-    assert_eq!(again.record.der, first.record.der);
-    assert_eq!(again.record.idempotency_key.as_deref(), Some("order-42"));
+    assert_eq!(again.certificate.id, first.certificate.id);
+    assert_eq!(again.certificate.der, first.certificate.der);
 
     // the same key with another CSR is refused, and issues nothing
     let before = count(&env).await;
@@ -737,7 +735,7 @@ async fn a_retried_request_gets_the_first_certificate() {
             t.await
                 .expect("task")
                 .expect("issued or replayed")
-                .record
+                .certificate
                 .id,
         );
     }
@@ -761,23 +759,22 @@ async fn the_seam_generates_a_key_once_for_protocols_that_need_it() {
     let issued = env.authority.issued(r.clone()).await.expect("issued");
     let key = issued.private_key.clone().expect("the key is handed over");
     assert_eq!(
-        trustbox_x509::spki_of(&issued.record.der).as_deref(),
+        trustbox_x509::spki_of(&issued.certificate.der).as_deref(),
         Some(key.spki.as_slice()),
         "the certificate is for the generated key"
     );
-    assert_eq!(issued.record.sans, ["dns:gen.example.com"]);
+    assert_eq!(issued.certificate.sans, ["dns:gen.example.com"]);
     let stored = env
         .authority
-        .certificate(&env.admin, issued.record.id)
+        .certificate(&env.admin, issued.certificate.id)
         .await
         .expect("recorded");
     assert!(stored.private_key.is_none(), "the key is never stored");
-    let enrollment: serde_json::Value =
-        serde_json::from_str(stored.record.enrollment.as_deref().expect("enrollment"))
-            .expect("json");
-    assert_eq!(enrollment["label"], "serverkeygen");
-    assert_eq!(enrollment["transaction"], "tx-1");
-    assert_eq!(enrollment["protocol"], "api");
+    assert_eq!(
+        stored.certificate.enrollment, r.enrollment,
+        "read back as recorded"
+    );
+    assert_eq!(stored.certificate.source, "api");
 
     // no names, no key; a CSR must carry the requested names; other key kinds wait
     let mut bare = r.clone();
@@ -813,7 +810,7 @@ async fn revocation_by_reference_and_by_possession_of_the_key() {
     // a reader may not revoke by scope, nor with a signature by another key
     let mut reader = env.admin.clone();
     reader.grants.scopes = ScopeSet::new([Scope::CertsRead]);
-    let by_der = CertificateRef::Certificate(issued.record.der.clone());
+    let by_der = CertificateRef::Certificate(issued.certificate.der.clone());
     let e = a
         .revoke_by(
             &reader,
@@ -857,7 +854,7 @@ async fn revocation_by_reference_and_by_possession_of_the_key() {
         )
         .await
         .expect("revoked by key possession");
-    assert_eq!(revoked.id, issued.record.id);
+    assert_eq!(revoked.id, issued.certificate.id);
 
     // by issuer and serial, with the scope
     let second = a
@@ -865,8 +862,8 @@ async fn revocation_by_reference_and_by_possession_of_the_key() {
         .await
         .expect("issued");
     let by_serial = CertificateRef::Serial {
-        issuer: second.record.issuer,
-        serial: second.record.serial.parse().expect("serial"),
+        issuer: second.certificate.issuer,
+        serial: second.certificate.serial.clone(),
     };
     let r = a
         .revoke_by(
@@ -878,10 +875,10 @@ async fn revocation_by_reference_and_by_possession_of_the_key() {
         )
         .await
         .expect("revoked by serial");
-    assert_eq!(r.id, second.record.id);
+    assert_eq!(r.id, second.certificate.id);
 
     // a certificate not in this inventory is not found
-    let mut tampered = issued.record.der.clone();
+    let mut tampered = issued.certificate.der.clone();
     let last = tampered.len() - 1;
     tampered[last] ^= 1;
     let e = a

@@ -1,7 +1,7 @@
 //! API tokens: minted once, shown once, stored as SHA-256 only.
 
 use crate::error::{AuthorityError, ErrorKind};
-use crate::Authority;
+use crate::{Authority, Token};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ring::rand::SecureRandom;
@@ -21,11 +21,11 @@ const TOKEN_BYTES: usize = 32;
 /// The longest a token may be made to live (ten years), seconds.
 pub const MAX_TOKEN_LIFETIME_S: i64 = 10 * 366 * 86400;
 
-/// A token just minted: the record and the secret, which is never available again.
+/// A token just minted: the token and the secret, which is never available again.
 #[derive(Clone)]
 pub struct NewToken {
-    /// The stored record.
-    pub record: TokenRecord,
+    /// The token as stored (without its secret).
+    pub token: Token,
     /// The bearer secret (`tbx_...`), to show once.
     pub secret: String,
 }
@@ -33,7 +33,7 @@ pub struct NewToken {
 impl std::fmt::Debug for NewToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewToken")
-            .field("record", &self.record)
+            .field("token", &self.token)
             .field("secret", &"<redacted>")
             .finish()
     }
@@ -240,16 +240,25 @@ impl Authority {
             }),
         );
         self.store.insert_token(&record, &event).await?;
-        Ok(NewToken { record, secret })
+        Ok(NewToken {
+            token: record.into(),
+            secret,
+        })
     }
 
     /// The tenant's tokens (never their secrets).
     pub(crate) async fn list_tokens(
         &self,
         principal: &Principal,
-    ) -> Result<Vec<TokenRecord>, AuthorityError> {
+    ) -> Result<Vec<Token>, AuthorityError> {
         Self::require(principal, Scope::TokensAdmin)?;
-        Ok(self.store.list_tokens(principal.tenant).await?)
+        Ok(self
+            .store
+            .list_tokens(principal.tenant)
+            .await?
+            .into_iter()
+            .map(Token::from)
+            .collect())
     }
 
     /// Revokes one of the tenant's tokens; it stops working at once. A token may revoke only

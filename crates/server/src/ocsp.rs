@@ -279,17 +279,17 @@ impl OcspService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::setup::TestStore;
     use trustbox_authority::{
-        Authority, AuthorityConfig, BootstrapOptions, IssuanceRequest, Services,
+        AuthorityConfig, BootstrapOptions, Certificate, IssuanceRequest, Services,
     };
     use trustbox_crypto::{Kek, SealedKeyStore};
-    use trustbox_store::Store;
     use trustbox_types::{Principal, SourceProtocol, SystemClock};
 
     struct Env {
         dir: tempfile::TempDir,
         /// The store under `services`, for a second replica over it.
-        store: Arc<dyn trustbox_store::Store>,
+        store: TestStore,
         services: Services,
         admin: Principal,
         issuer: IssuerId,
@@ -299,19 +299,10 @@ mod tests {
 
     async fn env(config: AuthorityConfig) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = trustbox_store_sqlite::SqliteStore::open(&dir.path().join("db"))
-            .await
-            .expect("open");
-        store.migrate().await.expect("migrate");
-        let store: Arc<dyn trustbox_store::Store> = Arc::new(store);
+        let store = TestStore::open(&dir.path().join("db")).await;
         let keys = SealedKeyStore::new(&Kek::load_or_create(&dir.path().join("kek")).expect("kek"))
             .expect("keys");
-        let services = Services::new(Authority::new(
-            store.clone(),
-            Arc::new(keys),
-            Arc::new(SystemClock),
-            config,
-        ));
+        let services = store.services(Arc::new(keys), Arc::new(SystemClock), config);
         let boot = services
             .administration
             .bootstrap(&BootstrapOptions::default())
@@ -367,7 +358,7 @@ mod tests {
         params.serialize_request(&key).expect("csr").der().to_vec()
     }
 
-    async fn issue(env: &Env, name: &str) -> trustbox_store::CertificateRecord {
+    async fn issue(env: &Env, name: &str) -> Certificate {
         env.services
             .issuance
             .issue(IssuanceRequest {
@@ -377,7 +368,7 @@ mod tests {
             .await
             .and_then(trustbox_authority::IssuanceOutcome::into_issued)
             .expect("issue")
-            .record
+            .certificate
     }
 
     /// DER TLV (definite length).
@@ -426,7 +417,7 @@ mod tests {
         let mut real = Vec::new();
         for n in 0..20 {
             let rec = issue(&env, &format!("o{n}.example.com")).await;
-            let der = request(&env, &hex::decode(&rec.serial).expect("hex"));
+            let der = request(&env, rec.serial.as_bytes());
             assert_eq!(
                 ocsp.answer(env.issuer, &der).await.expect("answer").0,
                 "signed"
@@ -477,15 +468,14 @@ mod tests {
             SealedKeyStore::new(&Kek::load_or_create(&env.dir.path().join("kek")).expect("kek"))
                 .expect("keys");
         let ahead = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
-        let b = Services::new(Authority::new(
-            env.store.clone(),
+        let b = env.store.services(
             Arc::new(keys),
             Arc::new(trustbox_types::ManualClock::new(ahead)),
             AuthorityConfig::default(),
-        ));
+        );
         let b_ocsp = OcspService::start(b.ocsp.clone());
         let rec = issue(&env, "skew.example.com").await;
-        let der = request(&env, &hex::decode(&rec.serial).expect("hex"));
+        let der = request(&env, rec.serial.as_bytes());
         b.administration.poll_changes().await.expect("first poll");
         let (_, good) = b_ocsp.answer(env.issuer, &der).await.expect("answer");
         assert_eq!(

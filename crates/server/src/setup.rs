@@ -143,6 +143,33 @@ async fn open_store(cfg: &ServerConfig, paths: &DataPaths) -> Result<Arc<dyn Sto
     Ok(store)
 }
 
+/// A migrated SQLite store over which tests open seams, one per simulated replica: server
+/// tests get the store from here, so no request-path module names it.
+#[cfg(test)]
+pub(crate) struct TestStore(Arc<dyn Store>);
+
+#[cfg(test)]
+impl TestStore {
+    /// Opens and migrates the SQLite store at `path`.
+    pub(crate) async fn open(path: &Path) -> Self {
+        let store = trustbox_store_sqlite::SqliteStore::open(path)
+            .await
+            .expect("open the test store");
+        store.migrate().await.expect("migrate the test store");
+        Self(Arc::new(store))
+    }
+
+    /// One replica's services over the store.
+    pub(crate) fn services(
+        &self,
+        keys: Arc<dyn trustbox_crypto::KeyStore>,
+        clock: Arc<dyn trustbox_types::Clock>,
+        config: AuthorityConfig,
+    ) -> Services {
+        Services::new(Authority::new(self.0.clone(), keys, clock, config))
+    }
+}
+
 /// What a prepared server holds before it binds.
 pub(crate) struct Prepared {
     pub(crate) services: Services,

@@ -3,7 +3,8 @@
 //! the CLI and the test kit link the store engines; only the engines use the shared SQL
 //! crate, and only it and the engines use `sqlx` (the store contract knows no driver); only
 //! the SQLite engine uses `rusqlite`; only the custody crate uses an RSA private-key
-//! implementation. And, on the seam's source, the core opens only through its services.
+//! implementation. And, on the sources, the core opens only through its services, and the
+//! server's request paths (REST API, relying-party routes, OCSP) never name the store.
 
 use serde_json::Value;
 
@@ -191,6 +192,45 @@ fn the_core_opens_only_through_its_services() -> anyhow::Result<()> {
     assert!(
         broken.is_empty(),
         "the core is open past its services:\n{}",
+        broken.join("\n")
+    );
+    Ok(())
+}
+
+/// The server's request paths (the REST API under `crates/server/src/api/`, the
+/// relying-party routes in `public.rs`, the OCSP adapter in `ocsp.rs`) see only the seam's
+/// domain types: none of them mentions `trustbox_store`, so no handler depends on a row's
+/// layout. The server names the store only where it constructs it (`setup.rs`).
+#[test]
+fn request_paths_see_only_domain_types() -> anyhow::Result<()> {
+    let src = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../crates/server/src"
+    ));
+    let mut files = vec![src.join("public.rs"), src.join("ocsp.rs")];
+    let mut api = Vec::new();
+    for entry in std::fs::read_dir(src.join("api"))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            api.push(path);
+        }
+    }
+    assert!(api.len() >= 5, "the REST API's sources were read: {api:?}");
+    files.extend(api);
+    let mut broken = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path)?;
+        let name = path.strip_prefix(src).unwrap_or(path).display().to_string();
+        for (n, line) in text.lines().enumerate() {
+            if line.contains("trustbox_store") || line.contains("trustbox-store") {
+                broken.push(format!("{name}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "a request path names the store; use the seam's domain types \
+         (trustbox_authority::Certificate, CertificateQuery, Tenant, ...):\n{}",
         broken.join("\n")
     );
     Ok(())

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use trustbox_authority::{IssuerView, NewIssuer};
+use trustbox_authority::{AuditEntry, IssuerView, NewIssuer, Tenant, Token};
 use trustbox_types::{IssuerId, KeyAlgorithm, Scope, ScopeSet, TokenId};
 use utoipa::{IntoParams, ToSchema};
 
@@ -340,6 +340,21 @@ pub(crate) struct TenantBody {
     created_at: String,
 }
 
+impl From<Tenant> for TenantBody {
+    fn from(t: Tenant) -> Self {
+        let Tenant {
+            id,
+            name,
+            created_at,
+        } = t;
+        Self {
+            id: id.to_string(),
+            name,
+            created_at: rfc3339(created_at),
+        }
+    }
+}
+
 /// Tenants visible to the caller.
 #[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants",
     responses(
@@ -359,11 +374,7 @@ pub(crate) async fn list_tenants(
         .list_tenants(&p)
         .await?
         .into_iter()
-        .map(|t| TenantBody {
-            id: t.id.to_string(),
-            name: t.name,
-            created_at: rfc3339(t.created_at),
-        })
+        .map(TenantBody::from)
         .collect();
     Ok(json(StatusCode::OK, &list))
 }
@@ -396,14 +407,7 @@ pub(crate) async fn create_tenant(
         ));
     }
     let t = app.administration.create_tenant(&p, &b.name).await?;
-    Ok(json(
-        StatusCode::CREATED,
-        &TenantBody {
-            id: t.id.to_string(),
-            name: t.name,
-            created_at: rfc3339(t.created_at),
-        },
-    ))
+    Ok(json(StatusCode::CREATED, &TenantBody::from(t)))
 }
 
 /// `POST /api/v1/tokens` body.
@@ -451,13 +455,12 @@ pub(crate) struct TokenBody {
     token: Option<String>,
 }
 
-fn token_body(r: &trustbox_store::TokenRecord, secret: Option<String>) -> TokenBody {
-    let trustbox_store::TokenRecord {
+fn token_body(r: &Token, secret: Option<String>) -> TokenBody {
+    let Token {
         id,
         tenant: _,
         name,
         scopes,
-        hash: _,
         created_at,
         revoked_at,
         expires_at,
@@ -506,7 +509,7 @@ pub(crate) async fn create_token(
         .await?;
     Ok(json(
         StatusCode::CREATED,
-        &token_body(&t.record, Some(t.secret)),
+        &token_body(&t.token, Some(t.secret)),
     ))
 }
 
@@ -601,9 +604,9 @@ pub(crate) struct AuditEventBody {
     hash: String,
 }
 
-impl From<trustbox_store::AuditEvent> for AuditEventBody {
-    fn from(e: trustbox_store::AuditEvent) -> Self {
-        let trustbox_store::AuditEvent {
+impl From<AuditEntry> for AuditEventBody {
+    fn from(e: AuditEntry) -> Self {
+        let AuditEntry {
             seq,
             tenant,
             at_us,

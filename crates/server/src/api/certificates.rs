@@ -12,8 +12,9 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use trustbox_authority::{IssuanceOutcome, IssuanceRequest, IssuedCertificate};
-use trustbox_store::{CertificateFilter, CertificateRecord};
+use trustbox_authority::{
+    Certificate, CertificateQuery, IssuanceOutcome, IssuanceRequest, IssuedCertificate,
+};
 use trustbox_types::{
     CertificateId, CertificateStatus, IssuerId, RevocationReason, SourceProtocol,
 };
@@ -248,10 +249,10 @@ pub(crate) fn rfc3339(t: i64) -> String {
         .unwrap_or_default()
 }
 
-pub(crate) fn view(r: &CertificateRecord, full: Option<&IssuedCertificate>) -> CertificateView {
+pub(crate) fn view(r: &Certificate, full: Option<&IssuedCertificate>) -> CertificateView {
     CertificateView {
         id: r.id.to_string(),
-        serial: r.serial.clone(),
+        serial: r.serial.to_hex(),
         issuer: r.issuer.to_string(),
         common_name: r.common_name.clone(),
         sans: r.sans.clone(),
@@ -266,7 +267,7 @@ pub(crate) fn view(r: &CertificateRecord, full: Option<&IssuedCertificate>) -> C
         crl_shard: r.crl_shard,
         profile: r.profile.clone(),
         source: r.source.clone(),
-        fingerprint: r.fingerprint.clone(),
+        fingerprint: r.fingerprint.to_string(),
         certificate: full.map(|f| f.certificate_pem.clone()),
         chain: full.map(|f| f.chain_pem.clone()),
     }
@@ -361,10 +362,10 @@ pub(crate) async fn issue_certificate(
     let mut resp = json(
         StatusCode::CREATED,
         &IssuedBody {
-            id: issued.record.id.to_string(),
-            serial: issued.record.serial.clone(),
-            not_before: rfc3339(issued.record.not_before),
-            not_after: rfc3339(issued.record.not_after),
+            id: issued.certificate.id.to_string(),
+            serial: issued.certificate.serial.to_hex(),
+            not_before: rfc3339(issued.certificate.not_before),
+            not_after: rfc3339(issued.certificate.not_after),
             certificate: issued.certificate_pem,
             chain: issued.chain_pem,
         },
@@ -409,7 +410,7 @@ pub(crate) async fn get_certificate(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let full = app.issuance.certificate(&principal, parse_id(&id)?).await?;
-    Ok(json(StatusCode::OK, &view(&full.record, Some(&full))))
+    Ok(json(StatusCode::OK, &view(&full.certificate, Some(&full))))
 }
 
 /// A page of the inventory.
@@ -433,7 +434,7 @@ pub(crate) async fn list_certificates(
     if !(1..=1000).contains(&limit) {
         return Err(bad("limit must be between 1 and 1000".into()));
     }
-    let filter = CertificateFilter {
+    let query = CertificateQuery {
         status: q.status.map(CertificateStatus::from),
         expires_before: match q.expires_before.as_deref() {
             None => None,
@@ -459,7 +460,7 @@ pub(crate) async fn list_certificates(
         },
         limit: limit + 1,
     };
-    let mut items = app.issuance.list_certificates(&principal, &filter).await?;
+    let mut items = app.issuance.list_certificates(&principal, &query).await?;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
         items.last().map(|c| c.id.to_string())

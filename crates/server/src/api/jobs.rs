@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use trustbox_authority::{JobFilter, JobState, JobView};
+use trustbox_authority::{JobQuery, JobState, JobView};
 use trustbox_types::JobId;
 use utoipa::{IntoParams, ToSchema};
 
@@ -172,7 +172,7 @@ pub(crate) async fn list_jobs(
     if q.kind.as_ref().is_some_and(|k| k.len() > 64) {
         return Err(bad("kind is at most 64 characters".into()));
     }
-    let filter = JobFilter {
+    let query = JobQuery {
         state: q.state.map(JobState::from),
         kind: q.kind,
         before: match q.cursor.as_deref() {
@@ -184,7 +184,7 @@ pub(crate) async fn list_jobs(
         },
         limit: limit + 1,
     };
-    let mut items = app.administration.list_jobs(&p, &filter).await?;
+    let mut items = app.administration.list_jobs(&p, &query).await?;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
         items.last().map(|j| j.id.to_string())
