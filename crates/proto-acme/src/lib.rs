@@ -1,0 +1,26 @@
+//! ACME ([RFC 8555](https://www.rfc-editor.org/rfc/rfc8555)) as pure functions: the JWS
+//! every request is wrapped in, account keys and their thumbprints, key authorizations,
+//! and the problem documents errors are answered with. No sockets and no state: the server
+//! keeps nonces, accounts and orders, and issues through the seam.
+
+mod error;
+mod jwk;
+mod jws;
+
+pub use error::{AcmeError, ErrorType};
+pub use jwk::{key_authorization, Jwk};
+pub use jws::{parse_request, KeyRef, ProtectedHeader, Request, ALGORITHMS};
+
+/// base64url without padding (RFC 8555 §6.1, RFC 7515 §2).
+pub(crate) fn b64(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+/// Decodes base64url without padding; padding or other alphabets are malformed.
+pub(crate) fn unb64(what: &str, s: &str) -> Result<Vec<u8>, AcmeError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| AcmeError::malformed(format!("{what} is not unpadded base64url")))
+}
