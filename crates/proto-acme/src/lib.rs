@@ -6,10 +6,16 @@
 mod error;
 mod jwk;
 mod jws;
+mod nonce;
+mod order;
 
 pub use error::{AcmeError, ErrorType};
 pub use jwk::{key_authorization, Jwk};
 pub use jws::{parse_request, KeyRef, ProtectedHeader, Request, ALGORITHMS};
+pub use nonce::{NonceId, NonceMinter};
+pub use order::{
+    parse_identifier, AuthorizationStatus, ChallengeStatus, ChallengeType, Identifier, OrderStatus,
+};
 
 /// base64url without padding (RFC 8555 §6.1, RFC 7515 §2).
 pub(crate) fn b64(data: &[u8]) -> String {
