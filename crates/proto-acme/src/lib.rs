@@ -3,12 +3,16 @@
 //! and the problem documents errors are answered with. No sockets and no state: the server
 //! keeps nonces, accounts and orders, and issues through the seam.
 
+mod directory;
 mod error;
 mod jwk;
 mod jws;
 mod nonce;
 mod order;
 
+pub use directory::{
+    authorization_json, challenge_json, directory, identifier_json, order_json, DirectoryMeta,
+};
 pub use error::{AcmeError, ErrorType};
 pub use jwk::{key_authorization, Jwk};
 pub use jws::{parse_request, KeyRef, ProtectedHeader, Request, ALGORITHMS};
