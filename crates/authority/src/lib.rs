@@ -17,6 +17,7 @@
 //!
 //! This crate sees only the store trait and the custody traits, never an engine or a key.
 
+mod acme;
 mod admin;
 mod audit;
 mod bootstrap;
@@ -33,6 +34,7 @@ mod services;
 mod sync;
 mod tokens;
 
+pub use acme::{AcmeAccount, AcmeProvisioner, DEFAULT_PROVISIONER};
 pub use admin::{IssuerView, NewIssuer, ProfileView, MAX_TENANT_NAME_CHARS};
 pub use audit::{ChainReport, CheckpointFile, ExportedCheckpoint, CHECKPOINT_FORMAT};
 pub use bootstrap::{Bootstrap, BootstrapOptions};
@@ -52,7 +54,9 @@ pub use request::{
     MAX_IDEMPOTENCY_KEY_CHARS,
 };
 pub use revocation::{PublicCaCertificate, PublishedCrl};
-pub use services::{Administration, Authentication, Issuance, OcspSource, Revocation, Services};
+pub use services::{
+    Acme, Administration, Authentication, Issuance, OcspSource, Revocation, Services,
+};
 pub use sync::CACHE_TRUST;
 pub use tokens::{NewToken, TOKEN_PREFIX};
 

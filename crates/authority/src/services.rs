@@ -43,6 +43,65 @@ macro_rules! service {
 }
 
 service! {
+    /// The ACME adapter's state through the seam: provisioners, accounts, single-use
+    /// nonces. Certificates it gets through [`Issuance`] like every protocol.
+    Acme
+}
+
+impl Acme {
+    /// The seam's clock, Unix seconds (nonces are minted and checked against it).
+    pub fn now_s(&self) -> i64 {
+        self.0.now_s()
+    }
+
+    /// The provisioner `name`; `NotFound` for one that does not exist.
+    pub async fn provisioner(&self, name: &str) -> Result<crate::AcmeProvisioner, AuthorityError> {
+        self.0.acme_provisioner(name).await
+    }
+
+    /// Records the nonce `id` (valid until `expires_at`) as used; `false` if it was.
+    pub async fn consume_nonce(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        id: &str,
+        expires_at: i64,
+    ) -> Result<bool, AuthorityError> {
+        self.0.consume_acme_nonce(provisioner, id, expires_at).await
+    }
+
+    /// The provisioner's account holding the key with `thumbprint`.
+    pub async fn account_by_key(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        thumbprint: &str,
+    ) -> Result<Option<crate::AcmeAccount>, AuthorityError> {
+        self.0.acme_account_by_key(provisioner, thumbprint).await
+    }
+
+    /// The provisioner's account `id`.
+    pub async fn account(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        id: &str,
+    ) -> Result<Option<crate::AcmeAccount>, AuthorityError> {
+        self.0.acme_account(provisioner, id).await
+    }
+
+    /// Registers an account for a key (or returns the one holding it: `false`).
+    pub async fn create_account(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        thumbprint: &str,
+        jwk: &str,
+        contact: &[String],
+    ) -> Result<(crate::AcmeAccount, bool), AuthorityError> {
+        self.0
+            .create_acme_account(provisioner, thumbprint, jwk, contact)
+            .await
+    }
+}
+
+service! {
     /// Issuing certificates and reading the inventory: what an enrollment protocol (REST,
     /// ACME, EST, SCEP, CMP) calls to get a certificate.
     Issuance
@@ -531,6 +590,8 @@ pub struct Services {
     pub authentication: Authentication,
     /// The OCSP adapter's source of responders and statuses.
     pub ocsp: OcspSource,
+    /// The ACME adapter's provisioners, accounts and nonces.
+    pub acme: Acme,
     core: Arc<Authority>,
 }
 
@@ -550,6 +611,7 @@ impl Services {
             administration: Administration(core.clone()),
             authentication: Authentication(core.clone()),
             ocsp: OcspSource(core.clone()),
+            acme: Acme(core.clone()),
             core,
         }
     }

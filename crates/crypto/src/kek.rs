@@ -16,6 +16,27 @@ impl std::fmt::Debug for Kek {
 }
 
 impl Kek {
+    /// A 32-byte secret derived from the KEK for `purpose` (HKDF-SHA256): the same on every
+    /// replica that holds the KEK, unrelated to it and to other purposes' secrets (the ACME
+    /// nonce key). The KEK itself never leaves this crate.
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        struct Len;
+        impl ring::hkdf::KeyType for Len {
+            fn len(&self) -> usize {
+                32
+            }
+        }
+        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"trustbox derived secrets");
+        let prk = salt.extract(self.0.as_ref());
+        let info = [purpose.as_bytes()];
+        let mut out = Zeroizing::new([0u8; 32]);
+        // Expanding 32 bytes from SHA-256 cannot fail (the limit is 255 * 32).
+        if let Ok(okm) = prk.expand(&info, Len) {
+            let _ = okm.fill(out.as_mut());
+        }
+        out
+    }
+
     /// Loads the KEK at `path`, creating it (mode 0600) if it does not exist.
     ///
     /// Creation is atomic: the key is written and synced to a temporary file beside `path`,
@@ -144,6 +165,26 @@ fn effective_uid() -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_secrets_are_stable_per_purpose_and_differ_between_purposes() {
+        let a = Kek::from_hex(&"11".repeat(32), "test").expect("kek");
+        let b = Kek::from_hex(&"11".repeat(32), "test").expect("same kek");
+        let c = Kek::from_hex(&"22".repeat(32), "test").expect("other kek");
+        assert_eq!(
+            *a.derive("acme-nonce"),
+            *b.derive("acme-nonce"),
+            "every replica agrees"
+        );
+        assert_ne!(*a.derive("acme-nonce"), *a.derive("other"));
+        assert_ne!(*a.derive("acme-nonce"), *c.derive("acme-nonce"));
+        assert_ne!(*a.derive("acme-nonce"), [0u8; 32]);
+        assert_ne!(
+            a.derive("acme-nonce").as_slice(),
+            a.0.as_slice(),
+            "not the KEK itself"
+        );
+    }
 
     #[test]
     fn creates_with_owner_only_mode_and_reloads() {

@@ -6,6 +6,7 @@
 //! listener caps its connections, bounds how long a request may take to arrive and limits
 //! requests per client address (`listener`, `limits`).
 
+mod acme;
 mod api;
 mod config;
 mod limits;
@@ -160,6 +161,10 @@ pub async fn start(mut cfg: ServerConfig) -> Result<RunningServer, ServerError> 
         administration: services.administration.clone(),
         authentication: services.authentication.clone(),
         ocsp: ocsp.clone(),
+        acme: Arc::new(
+            acme::AcmeAdapter::new(services.acme.clone(), prepared.acme_nonce_secret.as_slice())
+                .map_err(|e| ServerError::Bootstrap(e.to_string()))?,
+        ),
         metrics,
         ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         token_limits: token_limits.clone(),

@@ -80,12 +80,7 @@ pub async fn open_services(cfg: &ServerConfig) -> Result<Services, ServerError> 
     cfg.validate()?;
     let paths = DataPaths::new(&cfg.data_dir);
     create_private_dir(&paths.root)?;
-    let kek = match (std::env::var("TRUSTBOX_KEK"), &cfg.kek_file) {
-        (Ok(hex), _) => Kek::from_hex(&hex, "TRUSTBOX_KEK"),
-        (Err(_), Some(path)) => Kek::load_or_create(path),
-        (Err(_), None) => Kek::load_or_create(&paths.kek),
-    }
-    .map_err(|e| ServerError::Custody(e.to_string()))?;
+    let kek = load_kek(cfg, &paths)?;
     let software = SealedKeyStore::new(&kek).map_err(|e| ServerError::Custody(e.to_string()))?;
     // Every key is opened on the backend its record names; new keys go to the software
     // backend unless an issuer names another.
@@ -108,6 +103,16 @@ pub async fn open_services(cfg: &ServerConfig) -> Result<Services, ServerError> 
             ocsp_cache_entries: cfg.ocsp_cache_entries,
         },
     )))
+}
+
+/// The key-encryption key: `TRUSTBOX_KEK`, the configured file, or the data directory's.
+fn load_kek(cfg: &ServerConfig, paths: &DataPaths) -> Result<Kek, ServerError> {
+    match (std::env::var("TRUSTBOX_KEK"), &cfg.kek_file) {
+        (Ok(hex), _) => Kek::from_hex(&hex, "TRUSTBOX_KEK"),
+        (Err(_), Some(path)) => Kek::load_or_create(path),
+        (Err(_), None) => Kek::load_or_create(&paths.kek),
+    }
+    .map_err(|e| ServerError::Custody(e.to_string()))
 }
 
 /// Opens and migrates the configured store. The seam gets it in [`open_services`]; host
@@ -176,6 +181,8 @@ pub(crate) struct Prepared {
     pub(crate) tls: rustls::ServerConfig,
     pub(crate) admin_token: Option<String>,
     pub(crate) paths: DataPaths,
+    /// The ACME nonce key, derived from the KEK (the same on every replica).
+    pub(crate) acme_nonce_secret: zeroize::Zeroizing<[u8; 32]>,
 }
 
 /// Bootstraps (idempotently) and prepares TLS.
@@ -195,11 +202,13 @@ pub(crate) async fn prepare(cfg: &ServerConfig) -> Result<Prepared, ServerError>
     std::fs::write(&paths.root_pem, boot.root_pem.as_bytes()).map_err(io(&paths.root_pem))?;
     ensure_server_certificate(&services.issuance, boot.tenant.id, cfg, &paths).await?;
     let tls = tls_config(&paths)?;
+    let acme_nonce_secret = load_kek(cfg, &paths)?.derive("acme-nonce");
     Ok(Prepared {
         services,
         tls,
         admin_token: boot.admin_token,
         paths,
+        acme_nonce_secret,
     })
 }
 

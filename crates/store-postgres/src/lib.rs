@@ -52,6 +52,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0007_lean_indexes",
         sql: include_str!("../migrations/0007_lean_indexes.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_acme",
+        sql: include_str!("../migrations/0008_acme.sql"),
+    },
 ];
 /// Advisory lock key serializing migrations across replicas ("tbxmigr").
 const MIGRATION_LOCK: i64 = 0x0074_6278_6d69_6772;
@@ -431,6 +436,8 @@ mod tests {
         "changes",
         "jobs",
         "outbox",
+        "acme_accounts",
+        "acme_nonces",
     ];
 
     /// Row-level security holds in the database itself: the application role with no

@@ -10,6 +10,7 @@
 //! depended on by anything but an engine (the contract crate `trustbox-store` knows nothing
 //! of `sqlx`; `tests/interop/tests/layering.rs` checks both).
 
+mod acme;
 mod audit;
 mod certificates;
 mod coordination;
@@ -302,6 +303,7 @@ macro_rules! impl_sql_store {
             }
 
             $crate::__impl_sql_tenants!($store, $db, lock = $lock, begin = $begin, rls = $rls);
+            $crate::__impl_sql_acme!($store, $db, lock = $lock, begin = $begin, rls = $rls);
             $crate::__impl_sql_tokens!($store, $db, lock = $lock, begin = $begin, rls = $rls);
             $crate::__impl_sql_issuers!($store, $db, lock = $lock, begin = $begin, rls = $rls);
             $crate::__impl_sql_certificates!($store, $db, lock = $lock, begin = $begin, rls = $rls);

@@ -50,6 +50,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0006_lean_indexes",
         sql: include_str!("../migrations/0006_lean_indexes.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_acme",
+        sql: include_str!("../migrations/0007_acme.sql"),
+    },
 ];
 /// Migrations that rebuild referenced tables: run with foreign-key enforcement off (it
 /// cannot change inside a transaction) and checked with `foreign_key_check` before commit.

@@ -27,8 +27,9 @@ pub mod testsuite;
 pub use audit::{event_hash, verify_events, ChainBreak, GENESIS_HASH};
 pub use records::*;
 pub use repo::{
-    AuditRepo, CertificateRepo, CoordinationRepo, IssuerRepo, JobFilter, JobFinish, JobRecord,
-    JobState, JobStore, NewJob, OutboxRecord, RevocationRepo, RevokeOutcome, TenantRepo, TokenRepo,
+    AcmeAccountRecord, AcmeRepo, AuditRepo, CertificateRepo, CoordinationRepo, IssuerRepo,
+    JobFilter, JobFinish, JobRecord, JobState, JobStore, NewJob, OutboxRecord, RevocationRepo,
+    RevokeOutcome, TenantRepo, TokenRepo,
 };
 
 use async_trait::async_trait;
@@ -57,6 +58,7 @@ pub enum StoreError {
 #[async_trait]
 pub trait Store:
     TenantRepo
+    + AcmeRepo
     + TokenRepo
     + IssuerRepo
     + CertificateRepo

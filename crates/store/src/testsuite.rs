@@ -132,6 +132,7 @@ pub async fn run_all(store: &dyn Store) {
     audit_keys_checkpoints_and_reseal(store).await;
     change_feed(store).await;
     jobs_and_outbox(store).await;
+    acme_accounts_and_nonces(store).await;
     store.migrate().await.expect("migrations are idempotent");
 }
 
@@ -1241,4 +1242,88 @@ async fn jobs_and_outbox(store: &dyn Store) {
     all.sort();
     all.dedup();
     assert_eq!((claimed, all.len()), (40, 40), "each job claimed once");
+}
+
+async fn acme_accounts_and_nonces(store: &dyn Store) {
+    let t = tenant(store, "acme").await;
+    let other = tenant(store, "acme-other").await;
+    let account = AcmeAccountRecord {
+        tenant: t,
+        id: "acct-1".into(),
+        provisioner: "default".into(),
+        thumbprint: "thumb".into(),
+        jwk: r#"{"kty":"EC"}"#.into(),
+        status: "valid".into(),
+        contact: r#"["mailto:ops@example.com"]"#.into(),
+        created_at: 10,
+    };
+    store
+        .insert_acme_account(&account, &event(t, "acme.account.create"))
+        .await
+        .expect("insert");
+    let twin = AcmeAccountRecord {
+        id: "acct-2".into(),
+        ..account.clone()
+    };
+    assert!(matches!(
+        store
+            .insert_acme_account(&twin, &event(t, "acme.account.create"))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .acme_account_by_thumbprint(t, "default", "thumb")
+            .await
+            .expect("read"),
+        Some(account.clone())
+    );
+    assert_eq!(
+        store.acme_account(t, "acct-1").await.expect("read"),
+        Some(account.clone())
+    );
+    assert!(store
+        .acme_account_by_thumbprint(other, "default", "thumb")
+        .await
+        .expect("read")
+        .is_none());
+    assert!(store
+        .acme_account(other, "acct-1")
+        .await
+        .expect("read")
+        .is_none());
+    // the same key may register in another tenant
+    let theirs = AcmeAccountRecord {
+        tenant: other,
+        ..account.clone()
+    };
+    store
+        .insert_acme_account(&theirs, &event(other, "acme.account.create"))
+        .await
+        .expect("another tenant");
+
+    assert!(store
+        .consume_acme_nonce(t, "n1", 100, 50)
+        .await
+        .expect("consume"));
+    assert!(
+        !store
+            .consume_acme_nonce(t, "n1", 100, 50)
+            .await
+            .expect("again"),
+        "single use"
+    );
+    assert!(store
+        .consume_acme_nonce(other, "n1", 100, 50)
+        .await
+        .expect("other tenant"));
+    // records of expired nonces are dropped (the nonce itself is refused by then)
+    assert!(store
+        .consume_acme_nonce(t, "n2", 100, 200)
+        .await
+        .expect("consume"));
+    assert!(store
+        .consume_acme_nonce(t, "n1", 300, 200)
+        .await
+        .expect("forgotten after expiry"));
 }

@@ -42,6 +42,8 @@ pub(crate) struct App {
     pub(crate) authentication: Authentication,
     /// The OCSP adapter (relying-party routes).
     pub(crate) ocsp: Arc<crate::ocsp::OcspService>,
+    /// The ACME adapter (`/acme/{provisioner}/...`).
+    pub(crate) acme: Arc<crate::acme::AcmeAdapter>,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) ready: Arc<AtomicBool>,
     /// Requests per second per API token (checked once the token is authenticated).
@@ -404,6 +406,7 @@ pub(crate) fn router(app: App, max_body: usize, serve_metrics: bool) -> Router {
         top = top.route("/metrics", get(metrics));
     }
     top.merge(crate::public::routes())
+        .merge(crate::acme::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))

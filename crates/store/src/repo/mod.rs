@@ -2,6 +2,7 @@
 //! adds its own file here and its own bound on [`crate::Store`], rather than growing one
 //! trait for everything.
 
+mod acme;
 mod audit;
 mod certificates;
 mod coordination;
@@ -11,6 +12,7 @@ mod revocation;
 mod tenants;
 mod tokens;
 
+pub use acme::{AcmeAccountRecord, AcmeRepo};
 pub use audit::AuditRepo;
 pub use certificates::CertificateRepo;
 pub use coordination::CoordinationRepo;
