@@ -114,6 +114,47 @@ impl Authority {
             .transpose()
     }
 
+    /// Changes an account's contact or deactivates it (RFC 8555 §7.3.2, §7.3.6); audited as
+    /// the account. A deactivated account stays so.
+    pub(crate) async fn update_acme_account(
+        &self,
+        p: &AcmeProvisioner,
+        account: &AcmeAccount,
+        contact: Option<&[String]>,
+        deactivate: bool,
+    ) -> Result<AcmeAccount, AuthorityError> {
+        let status = if deactivate {
+            "deactivated"
+        } else {
+            account.status.as_str()
+        };
+        let contact = contact.unwrap_or(&account.contact);
+        let action = if deactivate {
+            "acme.account.deactivate"
+        } else {
+            "acme.account.update"
+        };
+        let event = self.event(
+            p.tenant,
+            &format!("acme-account:{}", account.id),
+            action,
+            format!("acme-account:{}", account.id),
+            "success",
+            serde_json::json!({ "status": status, "contact": contact }),
+        );
+        let rec = self
+            .store
+            .update_acme_account(
+                p.tenant,
+                &account.id,
+                status,
+                &serde_json::to_string(contact).map_err(AuthorityError::internal)?,
+                &event,
+            )
+            .await?;
+        AcmeAccount::try_from(rec)
+    }
+
     /// Registers an account for the key `jwk` (canonical JSON) with `thumbprint`; audited
     /// as the new account. An account already holding the key is returned instead
     /// (`false`: not created).

@@ -87,6 +87,19 @@ impl Acme {
         self.0.acme_account(provisioner, id).await
     }
 
+    /// Changes an account's contact and/or deactivates it.
+    pub async fn update_account(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        account: &crate::AcmeAccount,
+        contact: Option<&[String]>,
+        deactivate: bool,
+    ) -> Result<crate::AcmeAccount, AuthorityError> {
+        self.0
+            .update_acme_account(provisioner, account, contact, deactivate)
+            .await
+    }
+
     /// Registers an account for a key (or returns the one holding it: `false`).
     pub async fn create_account(
         &self,

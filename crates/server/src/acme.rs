@@ -3,8 +3,9 @@
 //! The protocol is `trustbox_proto_acme` (JWS, account keys, nonces, problem documents);
 //! what is kept (provisioners, accounts, used nonces) goes through the seam's [`Acme`]
 //! service. Served so far: the directory, newNonce and newAccount (including
-//! `onlyReturnExisting`) and the account resource (POST-as-GET). Orders, authorizations,
-//! challenges, finalize and revokeCert are not served yet.
+//! `onlyReturnExisting`) and the account resource (POST-as-GET, contact update,
+//! deactivation). Orders, authorizations, challenges, finalize and revokeCert are not
+//! served yet.
 
 use crate::api::App;
 use axum::body::Bytes;
@@ -378,13 +379,32 @@ async fn account(
                 "a request about another account",
             ));
         }
-        if !req.is_post_as_get() {
-            let payload = req.payload_json()?;
-            if payload.as_object().is_some_and(|o| !o.is_empty()) {
-                return Err(AcmeError::malformed("account updates are not served yet"));
-            }
+        if req.is_post_as_get() {
+            return Ok(acct);
         }
-        Ok(acct)
+        // RFC 8555 §7.3.2 (contact) and §7.3.6 (deactivation); other fields are ignored.
+        let payload = req.payload_json()?;
+        let deactivate = match payload.get("status") {
+            None => false,
+            Some(s) if s == "deactivated" => true,
+            Some(s) if s == "valid" => false,
+            Some(other) => {
+                return Err(AcmeError::malformed(format!(
+                    "an account's status can only be set to \"deactivated\", not {other}"
+                )))
+            }
+        };
+        let contact = match payload.get("contact") {
+            None => None,
+            Some(_) => Some(contacts(&payload)?),
+        };
+        if !deactivate && contact.is_none() {
+            return Ok(acct);
+        }
+        a.acme
+            .update_account(&p, &acct, contact.as_deref(), deactivate)
+            .await
+            .map_err(from_seam)
     }
     .await;
     match result {

@@ -88,6 +88,32 @@ macro_rules! __impl_sql_acme {
                 row.as_ref().map(acme_account_row).transpose()
             }
 
+            async fn update_acme_account(
+                &self,
+                tenant: TenantId,
+                id: &str,
+                status: &str,
+                contact: &str,
+                event: &NewAuditEvent,
+            ) -> Result<$crate::__rt::store::AcmeAccountRecord, StoreError> {
+                let mut tx = self.write_tx(tenant).await?;
+                let row = $crate::__rt::sqlx::query(&format!(
+                    "UPDATE acme_accounts SET status = $1, contact = $2 WHERE tenant_id = $3 AND id = $4 \
+                     RETURNING {ACME_ACCOUNT_COLS}"
+                ))
+                .bind(status)
+                .bind(contact)
+                .bind(tenant.to_string())
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(be)?
+                .ok_or(StoreError::NotFound)?;
+                chain(&mut *tx, &[event]).await?;
+                tx.commit().await.map_err(be)?;
+                acme_account_row(&row)
+            }
+
             async fn consume_acme_nonce(
                 &self,
                 tenant: TenantId,

@@ -1,5 +1,6 @@
 //! ACME against the real client: certbot (Debian's package) registers an account with the
-//! `default` provisioner and reads it back; the directory and nonces as curl sees them.
+//! `default` provisioner, reads it back, changes its e-mail and deactivates it; the
+//! directory and nonces as curl sees them.
 //! Orders, challenges and issuance over ACME are not served yet.
 
 use std::time::Duration;
@@ -101,7 +102,27 @@ async fn certbot_registers_and_reads_back_an_account() -> anyhow::Result<()> {
         assert!(shown.contains("/acme/default/account/"), "{shown}");
         assert!(shown.contains("ops@example.com"), "{shown}");
 
-        // the registration is audited as the account, in the default tenant's chain
+        // contact update, then deactivation (certbot unregister)
+        let out = certbot(&["update_account", "-m", "pki@example.com"])?;
+        anyhow::ensure!(
+            out.ok(),
+            "{engine:?}: certbot update_account: {}{}",
+            out.stdout,
+            out.stderr
+        );
+        let out = certbot(&["show_account"])?;
+        let shown = format!("{}{}", out.stdout, out.stderr);
+        assert!(shown.contains("pki@example.com"), "{shown}");
+        let out = certbot(&["unregister"])?;
+        anyhow::ensure!(
+            out.ok(),
+            "{engine:?}: certbot unregister: {}{}",
+            out.stdout,
+            out.stderr
+        );
+
+        // registration, update and deactivation are audited as the account, in the
+        // default tenant's chain
         let audit = s.admin()?.get("/api/v1/audit?limit=1000").await?.json()?;
         assert!(
             audit["items"]
@@ -112,6 +133,14 @@ async fn certbot_registers_and_reads_back_an_account() -> anyhow::Result<()> {
                         .is_some_and(|x| x.starts_with("acme-account:")))),
             "no acme.account.create event"
         );
+        for action in ["acme.account.update", "acme.account.deactivate"] {
+            assert!(
+                audit["items"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|e| e["action"] == action)),
+                "no {action} event"
+            );
+        }
         s.stop().await;
     }
     Ok(())

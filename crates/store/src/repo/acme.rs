@@ -49,6 +49,16 @@ pub trait AcmeRepo: Send + Sync {
         tenant: TenantId,
         id: &str,
     ) -> Result<Option<AcmeAccountRecord>, StoreError>;
+    /// Sets an account's status and contact (JSON array) with its audit event; `NotFound`
+    /// if the tenant has no such account.
+    async fn update_acme_account(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        status: &str,
+        contact: &str,
+        event: &NewAuditEvent,
+    ) -> Result<AcmeAccountRecord, StoreError>;
     /// Records nonce `id` as used (it is refused anyway after `expires_at`); `false` when it
     /// was used already. Drops records of nonces expired at `now`.
     async fn consume_acme_nonce(
