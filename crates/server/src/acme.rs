@@ -137,7 +137,7 @@ async fn get_directory(
             let d = directory(&base, &DirectoryMeta::default());
             respond(a, &base, StatusCode::OK, d.to_string().into_bytes(), false)
         }
-        Err(e) => problem(a, &base, &AcmeError::new(e.kind, e.detail)).into_response(),
+        Err(e) => problem(a, &base, &e),
     }
 }
 

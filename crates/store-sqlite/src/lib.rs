@@ -272,6 +272,66 @@ mod tests {
     use super::*;
     use trustbox_store::Store;
 
+    /// An audit event of `tenant` at `at_us`.
+    fn event(
+        tenant: trustbox_types::TenantId,
+        at_us: i64,
+        action: &str,
+    ) -> trustbox_store::NewAuditEvent {
+        trustbox_store::NewAuditEvent {
+            tenant,
+            at_us,
+            actor: "t".into(),
+            action: action.into(),
+            resource: "r".into(),
+            outcome: "success".into(),
+            details: "{}".into(),
+        }
+    }
+
+    /// A new tenant with one root issuer of `crl_shards` shards (events at `at_us`).
+    async fn tenant_with_issuer(
+        store: &SqliteStore,
+        at_us: i64,
+        crl_shards: u32,
+    ) -> (trustbox_types::TenantId, trustbox_store::IssuerRecord) {
+        use trustbox_store::*;
+        use trustbox_types::*;
+        let tenant = TenantId::generate();
+        store
+            .create_tenant(
+                &TenantRecord {
+                    id: tenant,
+                    name: "t".into(),
+                    created_at: 1,
+                },
+                &event(tenant, at_us, "tenant.create"),
+            )
+            .await
+            .expect("tenant");
+        let issuer = IssuerRecord {
+            id: IssuerId::generate(),
+            tenant,
+            name: "ca".into(),
+            parent: None,
+            certificate_der: vec![0x30, 0],
+            common_name: "ca".into(),
+            key_backend: "sealed-v1".into(),
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            key_wrapped: vec![1],
+            not_before: 0,
+            not_after: 9,
+            created_at: 1,
+            crl_shards,
+            ocsp_enabled: true,
+        };
+        store
+            .insert_issuer(&issuer, None, &event(tenant, at_us, "issuer.create"))
+            .await
+            .expect("issuer");
+        (tenant, issuer)
+    }
+
     #[tokio::test]
     async fn shared_suite() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -295,47 +355,8 @@ mod tests {
                 .expect("open"),
         );
         store.migrate().await.expect("migrate");
-        let tenant = TenantId::generate();
-        let ev = move |action: &str| NewAuditEvent {
-            tenant,
-            at_us: 1,
-            actor: "t".into(),
-            action: action.into(),
-            resource: "r".into(),
-            outcome: "success".into(),
-            details: "{}".into(),
-        };
-        store
-            .create_tenant(
-                &TenantRecord {
-                    id: tenant,
-                    name: "t".into(),
-                    created_at: 1,
-                },
-                &ev("tenant.create"),
-            )
-            .await
-            .expect("tenant");
-        let issuer = IssuerRecord {
-            id: IssuerId::generate(),
-            tenant,
-            name: "ca".into(),
-            parent: None,
-            certificate_der: vec![0x30, 0],
-            common_name: "ca".into(),
-            key_backend: "sealed-v1".into(),
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            key_wrapped: vec![1],
-            not_before: 0,
-            not_after: 9,
-            created_at: 1,
-            crl_shards: 1,
-            ocsp_enabled: true,
-        };
-        store
-            .insert_issuer(&issuer, None, &ev("issuer.create"))
-            .await
-            .expect("issuer");
+        let (tenant, issuer) = tenant_with_issuer(&store, 1, 1).await;
+        let ev = move |action: &str| event(tenant, 1, action);
         let issuer_id = issuer.id;
         let record = move |n: u32| IssuanceRecord {
             certificate: CertificateRecord {
@@ -410,45 +431,8 @@ mod tests {
             .await
             .expect("open");
         store.migrate().await.expect("migrate");
-        let tenant = TenantId::generate();
-        let ev = |action: &str| NewAuditEvent {
-            tenant,
-            at_us: 7,
-            actor: "t".into(),
-            action: action.into(),
-            resource: "r".into(),
-            outcome: "success".into(),
-            details: "{}".into(),
-        };
-        let rec = TenantRecord {
-            id: tenant,
-            name: "t".into(),
-            created_at: 1,
-        };
-        store
-            .create_tenant(&rec, &ev("tenant.create"))
-            .await
-            .expect("tenant");
-        let issuer = IssuerRecord {
-            id: IssuerId::generate(),
-            tenant,
-            name: "ca".into(),
-            parent: None,
-            certificate_der: vec![0x30, 0],
-            common_name: "ca".into(),
-            key_backend: "sealed-v1".into(),
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            key_wrapped: vec![1],
-            not_before: 0,
-            not_after: 9,
-            created_at: 1,
-            crl_shards: 4,
-            ocsp_enabled: true,
-        };
-        store
-            .insert_issuer(&issuer, None, &ev("issuer.create"))
-            .await
-            .expect("issuer");
+        let (tenant, issuer) = tenant_with_issuer(&store, 7, 4).await;
+        let ev = |action: &str| event(tenant, 7, action);
         let issuance = |serial: &str| IssuanceRecord {
             certificate: CertificateRecord {
                 id: CertificateId::generate(),
