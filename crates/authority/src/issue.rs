@@ -596,6 +596,29 @@ impl Authority {
                     }
                     "certificate.revoke.key-possession"
                 }
+                RevocationProof::EnrolledBy { label, account } => {
+                    let enrolled: Option<serde_json::Value> = record
+                        .enrollment
+                        .as_deref()
+                        .and_then(|e| serde_json::from_str(e).ok());
+                    let field = |k: &str| {
+                        enrolled
+                            .as_ref()
+                            .and_then(|e| e.get(k))
+                            .and_then(|v| v.as_str())
+                            .map(str::to_owned)
+                    };
+                    if field("label").as_deref() != Some(label.as_str())
+                        || field("account").as_deref() != Some(account.as_str())
+                    {
+                        return Err(AuthorityError::new(
+                            ErrorKind::Forbidden,
+                            "not-enrolled-by-caller",
+                            "this certificate was not enrolled by the caller",
+                        ));
+                    }
+                    "certificate.revoke.enrolled-by"
+                }
             };
             self.revoke_unchecked(principal, record.id, reason, invalidity_date, action)
                 .await?

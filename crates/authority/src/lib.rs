@@ -34,7 +34,11 @@ mod services;
 mod sync;
 mod tokens;
 
-pub use acme::{AcmeAccount, AcmeProvisioner, DEFAULT_PROVISIONER};
+pub use acme::{
+    AcmeAccount, AcmeAuthorization, AcmeCertificate, AcmeChallenge, AcmeEabKey, AcmeIdentifier,
+    AcmeOrder, AcmeProfile, AcmeProvisioner, AcmeSettings, AcmeValidationTarget, NewAcmeOrder,
+    ACME_VALIDATE, DEFAULT_PROVISIONER, MAX_ORDER_IDENTIFIERS,
+};
 pub use admin::{IssuerView, NewIssuer, ProfileView, MAX_TENANT_NAME_CHARS};
 pub use audit::{ChainReport, CheckpointFile, ExportedCheckpoint, CHECKPOINT_FORMAT};
 pub use bootstrap::{Bootstrap, BootstrapOptions};
@@ -160,6 +164,8 @@ pub struct Authority {
     hooks: RwLock<Arc<Vec<Arc<dyn IssuanceHook>>>>,
     committer: GroupCommitter,
     refusals: refusals::RefusalAuditor,
+    /// The secret ACME EAB keys are derived from (set by the server from the KEK).
+    pub(crate) acme_eab_secret: std::sync::OnceLock<zeroize::Zeroizing<[u8; 32]>>,
 }
 
 impl Authority {
@@ -191,6 +197,7 @@ impl Authority {
             hooks: RwLock::default(),
             committer,
             refusals,
+            acme_eab_secret: std::sync::OnceLock::new(),
         }
     }
 

@@ -237,4 +237,13 @@ pub enum RevocationProof {
         /// The signature.
         signature: Vec<u8>,
     },
+    /// The protocol authenticated the client that enrolled the certificate (an ACME
+    /// account revoking what it ordered): the inventory row's enrollment must name this
+    /// `label` (provisioner) and `account`. No scope is needed then.
+    EnrolledBy {
+        /// The provisioner or enrollment label.
+        label: String,
+        /// The account or client.
+        account: String,
+    },
 }

@@ -100,16 +100,297 @@ impl Acme {
             .await
     }
 
-    /// Registers an account for a key (or returns the one holding it: `false`).
+    /// Registers an account for a key (or returns the one holding it: `false`), bound to
+    /// the EAB key `eab_kid` (verified with [`Acme::verify_eab`] first) when given.
     pub async fn create_account(
         &self,
         provisioner: &crate::AcmeProvisioner,
         thumbprint: &str,
         jwk: &str,
         contact: &[String],
+        eab_kid: Option<&str>,
     ) -> Result<(crate::AcmeAccount, bool), AuthorityError> {
         self.0
-            .create_acme_account(provisioner, thumbprint, jwk, contact)
+            .create_acme_account(provisioner, thumbprint, jwk, contact, eab_kid)
+            .await
+    }
+
+    /// Checks an external account binding's MAC over `signing_input` under the
+    /// provisioner's active EAB key `kid`.
+    pub async fn verify_eab(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        kid: &str,
+        signing_input: &[u8],
+        mac: &[u8],
+    ) -> Result<(), AuthorityError> {
+        self.0
+            .verify_acme_eab(provisioner, kid, signing_input, mac)
+            .await
+    }
+
+    /// Replaces an account's key (keyChange).
+    pub async fn change_account_key(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        account: &crate::AcmeAccount,
+        thumbprint: &str,
+        jwk: &str,
+    ) -> Result<crate::AcmeAccount, AuthorityError> {
+        self.0
+            .change_acme_account_key(provisioner, account, thumbprint, jwk)
+            .await
+    }
+
+    /// Places an order (rate limits applied).
+    pub async fn new_order(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        account: &crate::AcmeAccount,
+        order: &crate::NewAcmeOrder,
+    ) -> Result<crate::AcmeOrder, AuthorityError> {
+        self.0.create_acme_order(provisioner, account, order).await
+    }
+
+    /// One of the account's orders.
+    pub async fn order(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        account: &crate::AcmeAccount,
+        id: &str,
+    ) -> Result<crate::AcmeOrder, AuthorityError> {
+        self.0.acme_order(provisioner, account, id).await
+    }
+
+    /// A page of the account's order ids, newest first.
+    pub async fn account_orders(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        account: &crate::AcmeAccount,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Vec<String>, AuthorityError> {
+        self.0
+            .acme_account_orders(provisioner, account, page, per_page)
+            .await
+    }
+
+    /// One of the account's authorizations with its challenges.
+    pub async fn authorization(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        account: &crate::AcmeAccount,
+        id: &str,
+    ) -> Result<crate::AcmeAuthorization, AuthorityError> {
+        self.0.acme_authorization(provisioner, account, id).await
+    }
+
+    /// Deactivates one of the account's authorizations.
+    pub async fn deactivate_authorization(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        account: &crate::AcmeAccount,
+        id: &str,
+    ) -> Result<crate::AcmeAuthorization, AuthorityError> {
+        self.0
+            .deactivate_acme_authorization(provisioner, account, id)
+            .await
+    }
+
+    /// Starts validating one of the account's challenges (an [`crate::ACME_VALIDATE`] job).
+    pub async fn respond_challenge(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        account: &crate::AcmeAccount,
+        id: &str,
+    ) -> Result<crate::AcmeChallenge, AuthorityError> {
+        self.0
+            .respond_acme_challenge(provisioner, account, id)
+            .await
+    }
+
+    /// What validating challenge `id` needs (`None` once it is not processing).
+    pub async fn validation_target(
+        &self,
+        tenant: TenantId,
+        provisioner: &str,
+        id: &str,
+    ) -> Result<Option<crate::AcmeValidationTarget>, AuthorityError> {
+        self.0.acme_validation_target(tenant, provisioner, id).await
+    }
+
+    /// Records a validation's outcome (`Err`: the problem document).
+    pub async fn record_validation(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        outcome: Result<(), serde_json::Value>,
+    ) -> Result<(), AuthorityError> {
+        self.0.record_acme_validation(tenant, id, outcome).await
+    }
+
+    /// Finalizes a ready order with a CSR (DER) through the issuance seam.
+    pub async fn finalize(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        account: &crate::AcmeAccount,
+        id: &str,
+        csr: Vec<u8>,
+    ) -> Result<crate::AcmeOrder, AuthorityError> {
+        self.0
+            .finalize_acme_order(provisioner, account, id, csr)
+            .await
+    }
+
+    /// The certificate chain (PEM) of one of the account's orders.
+    pub async fn certificate(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        account: &crate::AcmeAccount,
+        id: &str,
+    ) -> Result<crate::AcmeCertificate, AuthorityError> {
+        self.0.acme_certificate(provisioner, account, id).await
+    }
+
+    /// One of the account's challenges.
+    pub async fn challenge(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        account: &crate::AcmeAccount,
+        id: &str,
+    ) -> Result<crate::AcmeChallenge, AuthorityError> {
+        self.0.acme_challenge(provisioner, account, id).await
+    }
+
+    /// The certificate id an ARI identifier (`aki`, `serial` octets) names, for an order's
+    /// `replaces`: one the account ordered and that was not replaced yet.
+    pub async fn replaced_certificate(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        account: &crate::AcmeAccount,
+        aki: &[u8],
+        serial: &[u8],
+    ) -> Result<String, AuthorityError> {
+        self.0
+            .acme_replaced_certificate(provisioner, account, aki, serial)
+            .await
+    }
+
+    /// ARI: `(not_before, not_after, urgent)` of the certificate an ARI identifier names.
+    pub async fn renewal_info(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        aki: &[u8],
+        serial: &[u8],
+    ) -> Result<(i64, i64, bool), AuthorityError> {
+        self.0.acme_renewal_info(provisioner, aki, serial).await
+    }
+
+    /// Revokes a certificate the account ordered.
+    pub async fn revoke(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        account: &crate::AcmeAccount,
+        der: &[u8],
+        reason: RevocationReason,
+    ) -> Result<(), AuthorityError> {
+        self.0
+            .revoke_acme_certificate(provisioner, account, der, reason)
+            .await
+    }
+
+    /// Revokes a certificate on a signature by its key.
+    pub async fn revoke_by_key(
+        &self,
+        provisioner: &crate::AcmeProvisioner,
+        der: &[u8],
+        message: Vec<u8>,
+        signature: Vec<u8>,
+        reason: RevocationReason,
+    ) -> Result<(), AuthorityError> {
+        self.0
+            .revoke_acme_certificate_by_key(provisioner, der, message, signature, reason)
+            .await
+    }
+
+    /// Creates the `default` provisioner unless it exists, and sets the secret EAB keys
+    /// are derived from (startup).
+    pub async fn start(&self, eab_secret: [u8; 32]) -> Result<(), AuthorityError> {
+        self.0.set_acme_eab_secret(eab_secret);
+        self.0.ensure_default_acme_provisioner().await
+    }
+
+    /// Creates a provisioner of the principal's tenant (`ca:admin`).
+    pub async fn create_provisioner(
+        &self,
+        principal: &Principal,
+        name: &str,
+        settings: &crate::AcmeSettings,
+    ) -> Result<crate::AcmeProvisioner, AuthorityError> {
+        self.0
+            .create_acme_provisioner(principal, name, settings)
+            .await
+    }
+
+    /// Replaces a provisioner's settings (`ca:admin`).
+    pub async fn update_provisioner(
+        &self,
+        principal: &Principal,
+        name: &str,
+        settings: &crate::AcmeSettings,
+    ) -> Result<crate::AcmeProvisioner, AuthorityError> {
+        self.0
+            .update_acme_provisioner(principal, name, settings)
+            .await
+    }
+
+    /// The principal's tenant's provisioners (`ca:admin`).
+    pub async fn list_provisioners(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<crate::AcmeProvisioner>, AuthorityError> {
+        self.0.list_acme_provisioners(principal).await
+    }
+
+    /// One of the principal's tenant's provisioners (`ca:admin`).
+    pub async fn provisioner_view(
+        &self,
+        principal: &Principal,
+        name: &str,
+    ) -> Result<crate::AcmeProvisioner, AuthorityError> {
+        self.0.acme_provisioner_view(principal, name).await
+    }
+
+    /// Creates an EAB key (`ca:admin`); the HMAC key is returned this once.
+    pub async fn create_eab_key(
+        &self,
+        principal: &Principal,
+        provisioner: &str,
+        label: &str,
+    ) -> Result<(crate::AcmeEabKey, Vec<u8>), AuthorityError> {
+        self.0
+            .create_acme_eab_key(principal, provisioner, label)
+            .await
+    }
+
+    /// The EAB keys of a provisioner (`ca:admin`).
+    pub async fn list_eab_keys(
+        &self,
+        principal: &Principal,
+        provisioner: &str,
+    ) -> Result<Vec<crate::AcmeEabKey>, AuthorityError> {
+        self.0.list_acme_eab_keys(principal, provisioner).await
+    }
+
+    /// Revokes an EAB key (`ca:admin`).
+    pub async fn revoke_eab_key(
+        &self,
+        principal: &Principal,
+        provisioner: &str,
+        kid: &str,
+    ) -> Result<crate::AcmeEabKey, AuthorityError> {
+        self.0
+            .revoke_acme_eab_key(principal, provisioner, kid)
             .await
     }
 }

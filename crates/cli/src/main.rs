@@ -134,6 +134,10 @@ struct UpArgs {
     /// one); an empty value keeps it on the HTTPS listener.
     #[arg(long, env = "TRUSTBOX_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// DNS server (ADDR:PORT) ACME challenge validation asks; repeatable, or comma
+    /// separated [default: the system resolver].
+    #[arg(long, env = "TRUSTBOX_ACME_RESOLVER", value_delimiter = ',')]
+    acme_resolver: Vec<std::net::SocketAddr>,
 }
 
 impl UpArgs {
@@ -196,6 +200,9 @@ impl UpArgs {
         }
         if let Some(v) = self.http_rate_limit_per_ip {
             cfg.http_rate_limit_per_ip = v;
+        }
+        if !self.acme_resolver.is_empty() {
+            cfg.acme_resolver = self.acme_resolver;
         }
         if let Some(v) = self.metrics_listen {
             cfg.metrics_listen = if v.trim().is_empty() {

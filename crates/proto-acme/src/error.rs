@@ -33,6 +33,8 @@ pub enum ErrorType {
     IncorrectResponse,
     /// A contact URL for an account was invalid.
     InvalidContact,
+    /// The order names a profile the server does not offer (ACME profiles extension).
+    InvalidProfile,
     /// The request message was malformed.
     Malformed,
     /// The request attempted to finalize an order that is not ready.
@@ -73,6 +75,7 @@ impl ErrorType {
             Self::ExternalAccountRequired => "externalAccountRequired",
             Self::IncorrectResponse => "incorrectResponse",
             Self::InvalidContact => "invalidContact",
+            Self::InvalidProfile => "invalidProfile",
             Self::Malformed => "malformed",
             Self::OrderNotReady => "orderNotReady",
             Self::RateLimited => "rateLimited",
@@ -112,6 +115,8 @@ pub struct AcmeError {
     pub kind: ErrorType,
     /// What went wrong, for the client's operator.
     pub detail: String,
+    /// The HTTP status, when not the type's usual one ([`AcmeError::with_status`]).
+    pub status: Option<u16>,
 }
 
 #[derive(Serialize)]
@@ -128,7 +133,19 @@ impl AcmeError {
         Self {
             kind,
             detail: detail.into(),
+            status: None,
         }
+    }
+
+    /// The same error answered with HTTP `status` (404 for a resource that is not there).
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// The HTTP status of the answer.
+    pub fn http_status(&self) -> u16 {
+        self.status.unwrap_or_else(|| self.kind.status())
     }
 
     /// A `malformed` error.
@@ -141,7 +158,7 @@ impl AcmeError {
         serde_json::to_vec(&Problem {
             kind: self.kind.urn(),
             detail: &self.detail,
-            status: self.kind.status(),
+            status: self.http_status(),
         })
         .unwrap_or_default()
     }

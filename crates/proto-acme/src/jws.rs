@@ -59,6 +59,16 @@ impl Request {
         key.verify(&self.header.alg, &self.signing_input, &self.signature)
     }
 
+    /// What the signature covers (`protected.payload`).
+    pub fn signing_input(&self) -> &[u8] {
+        &self.signing_input
+    }
+
+    /// The signature, as the JWS carries it.
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
     /// Whether this is a POST-as-GET (an empty payload, RFC 8555 §6.3).
     pub fn is_post_as_get(&self) -> bool {
         self.payload.is_empty()

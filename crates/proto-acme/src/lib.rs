@@ -3,17 +3,23 @@
 //! and the problem documents errors are answered with. No sockets and no state: the server
 //! keeps nonces, accounts and orders, and issues through the seam.
 
+mod ari;
 mod directory;
 mod error;
+mod inner;
 mod jwk;
 mod jws;
 mod nonce;
 mod order;
 
+pub use ari::{cert_id, parse_cert_id, renewal_window};
 pub use directory::{
     authorization_json, challenge_json, directory, identifier_json, order_json, DirectoryMeta,
 };
 pub use error::{AcmeError, ErrorType};
+pub use inner::{
+    jws_signature_to_der, parse_eab, parse_key_change, ExternalAccountBinding, KeyChange,
+};
 pub use jwk::{key_authorization, Jwk};
 pub use jws::{parse_request, KeyRef, ProtectedHeader, Request, ALGORITHMS};
 pub use nonce::{NonceId, NonceMinter};

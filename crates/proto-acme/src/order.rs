@@ -108,6 +108,13 @@ pub enum ChallengeType {
 }
 
 impl ChallengeType {
+    /// The value whose wire name is `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Http01, Self::Dns01, Self::TlsAlpn01]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -132,6 +139,13 @@ pub enum ChallengeStatus {
 }
 
 impl ChallengeStatus {
+    /// The value whose wire name is `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Processing, Self::Valid, Self::Invalid]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -182,6 +196,20 @@ pub enum AuthorizationStatus {
 }
 
 impl AuthorizationStatus {
+    /// The value whose wire name is `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Valid,
+            Self::Invalid,
+            Self::Deactivated,
+            Self::Expired,
+            Self::Revoked,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -234,6 +262,19 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// The value whose wire name is `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Ready,
+            Self::Processing,
+            Self::Valid,
+            Self::Invalid,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {

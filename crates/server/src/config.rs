@@ -80,6 +80,10 @@ pub struct ServerConfig {
     /// HTTPS one; `None` (an empty string) keeps it on the HTTPS listener.
     #[serde(deserialize_with = "optional_addr")]
     pub metrics_listen: Option<SocketAddr>,
+    /// DNS servers ACME challenge validation asks (dns-01 TXT records, and the addresses
+    /// http-01 and tls-alpn-01 connect to); empty: the system resolver (so `/etc/hosts`
+    /// applies).
+    pub acme_resolver: Vec<SocketAddr>,
 }
 
 /// An address, or nothing for an empty string.
@@ -119,6 +123,7 @@ impl Default for ServerConfig {
             rate_limit_per_token: 10_000,
             http_rate_limit_per_ip: 200_000,
             metrics_listen: None,
+            acme_resolver: Vec::new(),
         }
     }
 }

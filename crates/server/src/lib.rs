@@ -155,6 +155,20 @@ pub async fn start(mut cfg: ServerConfig) -> Result<RunningServer, ServerError> 
     // Each adapter gets the services it calls: the REST API four of them, the relying-party
     // routes revocation, the OCSP adapter its source.
     let ocsp = ocsp::OcspService::start(services.ocsp.clone());
+    let validator =
+        trustbox_acme_validation::Validator::new(trustbox_acme_validation::ValidatorConfig {
+            resolver: if cfg.acme_resolver.is_empty() {
+                trustbox_acme_validation::ResolverConfig::System
+            } else {
+                trustbox_acme_validation::ResolverConfig::Nameservers(cfg.acme_resolver.clone())
+            },
+            ..trustbox_acme_validation::ValidatorConfig::default()
+        })
+        .map_err(|e| ServerError::Config(format!("option `acme_resolver`: {e}")))?;
+    services.administration.register_job_handler(
+        trustbox_authority::ACME_VALIDATE,
+        Arc::new(acme::ValidateChallenge::new(validator)),
+    );
     let app = api::App {
         issuance: services.issuance.clone(),
         revocation: services.revocation.clone(),

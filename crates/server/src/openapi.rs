@@ -113,6 +113,8 @@ problem_responses! {
         api::create_token, api::list_tokens, api::revoke_token,
         api::list_audit, api::verify_audit,
         api::list_jobs, api::get_job, api::cancel_job,
+        api::list_acme_provisioners, api::create_acme_provisioner, api::get_acme_provisioner,
+        api::update_acme_provisioner, api::list_eab_keys, api::create_eab_key, api::revoke_eab_key,
         openapi_json,
     ),
     components(schemas(api::Problem), responses(

@@ -202,7 +202,13 @@ pub(crate) async fn prepare(cfg: &ServerConfig) -> Result<Prepared, ServerError>
     std::fs::write(&paths.root_pem, boot.root_pem.as_bytes()).map_err(io(&paths.root_pem))?;
     ensure_server_certificate(&services.issuance, boot.tenant.id, cfg, &paths).await?;
     let tls = tls_config(&paths)?;
-    let acme_nonce_secret = load_kek(cfg, &paths)?.derive("acme-nonce");
+    let kek = load_kek(cfg, &paths)?;
+    let acme_nonce_secret = kek.derive("acme-nonce");
+    services
+        .acme
+        .start(*kek.derive("acme-eab"))
+        .await
+        .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
     Ok(Prepared {
         services,
         tls,

@@ -57,6 +57,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0008_acme",
         sql: include_str!("../migrations/0008_acme.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_acme_orders",
+        sql: include_str!("../migrations/0009_acme_orders.sql"),
+    },
 ];
 /// Advisory lock key serializing migrations across replicas ("tbxmigr").
 const MIGRATION_LOCK: i64 = 0x0074_6278_6d69_6772;
@@ -438,6 +443,11 @@ mod tests {
         "outbox",
         "acme_accounts",
         "acme_nonces",
+        "acme_provisioners",
+        "acme_eab_keys",
+        "acme_orders",
+        "acme_authorizations",
+        "acme_challenges",
     ];
 
     /// Row-level security holds in the database itself: the application role with no

@@ -55,6 +55,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0007_acme",
         sql: include_str!("../migrations/0007_acme.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_acme_orders",
+        sql: include_str!("../migrations/0008_acme_orders.sql"),
+    },
 ];
 /// Migrations that rebuild referenced tables: run with foreign-key enforcement off (it
 /// cannot change inside a transaction) and checked with `foreign_key_check` before commit.

@@ -133,6 +133,7 @@ pub async fn run_all(store: &dyn Store) {
     change_feed(store).await;
     jobs_and_outbox(store).await;
     acme_accounts_and_nonces(store).await;
+    acme_orders_and_bindings(store).await;
     store.migrate().await.expect("migrations are idempotent");
 }
 
@@ -1256,6 +1257,7 @@ async fn acme_accounts_and_nonces(store: &dyn Store) {
         status: "valid".into(),
         contact: r#"["mailto:ops@example.com"]"#.into(),
         created_at: 10,
+        eab_kid: None,
     };
     store
         .insert_acme_account(&account, &event(t, "acme.account.create"))
@@ -1326,4 +1328,336 @@ async fn acme_accounts_and_nonces(store: &dyn Store) {
         .consume_acme_nonce(t, "n1", 300, 200)
         .await
         .expect("forgotten after expiry"));
+}
+
+async fn acme_orders_and_bindings(store: &dyn Store) {
+    use crate::{
+        AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeEabKeyRecord, AcmeObject,
+        AcmeOrderRecord, AcmeProvisionerRecord, AcmeStateChange,
+    };
+    let t = tenant(store, "acme-orders").await;
+    let other = tenant(store, "acme-orders-other").await;
+    let prov = AcmeProvisionerRecord {
+        tenant: t,
+        id: "prov-1".into(),
+        name: "shop".into(),
+        settings: "{}".into(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    store
+        .insert_acme_provisioner(&prov, &event(t, "acme.provisioner.create"))
+        .await
+        .expect("provisioner");
+    let taken = AcmeProvisionerRecord {
+        tenant: other,
+        id: "prov-2".into(),
+        ..prov.clone()
+    };
+    assert!(
+        matches!(
+            store
+                .insert_acme_provisioner(&taken, &event(other, "acme.provisioner.create"))
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "names are unique across tenants"
+    );
+    assert_eq!(
+        store
+            .acme_provisioner_by_name("shop")
+            .await
+            .expect("by name"),
+        Some(prov.clone())
+    );
+    assert!(store
+        .list_acme_provisioners(other)
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(matches!(
+        store
+            .update_acme_provisioner(other, "shop", "{}", 2, &event(other, "x"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let updated = store
+        .update_acme_provisioner(t, "shop", r#"{"eab_required":true}"#, 2, &event(t, "x"))
+        .await
+        .expect("update");
+    assert_eq!(updated.settings, r#"{"eab_required":true}"#);
+
+    // an EAB key binds exactly one account, of its own tenant and provisioner
+    let key = AcmeEabKeyRecord {
+        tenant: t,
+        id: "kid-1".into(),
+        provisioner: "shop".into(),
+        label: "ci".into(),
+        key_check: "sealed".into(),
+        status: "active".into(),
+        account_id: None,
+        created_at: 3,
+        used_at: None,
+    };
+    store
+        .insert_acme_eab_key(&key, &event(t, "acme.eab.create"))
+        .await
+        .expect("eab");
+    assert!(store
+        .acme_eab_key(other, "kid-1")
+        .await
+        .expect("read")
+        .is_none());
+    let account = AcmeAccountRecord {
+        tenant: t,
+        id: "acct-o1".into(),
+        provisioner: "shop".into(),
+        thumbprint: "thumb-o1".into(),
+        jwk: "{}".into(),
+        status: "valid".into(),
+        contact: "[]".into(),
+        created_at: 4,
+        eab_kid: Some("kid-1".into()),
+    };
+    store
+        .insert_acme_account(&account, &event(t, "acme.account.create"))
+        .await
+        .expect("bound account");
+    let used = store
+        .acme_eab_key(t, "kid-1")
+        .await
+        .expect("read")
+        .expect("key");
+    assert_eq!(
+        (used.status.as_str(), used.account_id.as_deref()),
+        ("used", Some("acct-o1"))
+    );
+    let second = AcmeAccountRecord {
+        id: "acct-o2".into(),
+        thumbprint: "thumb-o2".into(),
+        ..account.clone()
+    };
+    assert!(
+        matches!(
+            store
+                .insert_acme_account(&second, &event(t, "acme.account.create"))
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a used key binds no second account"
+    );
+    assert!(
+        store
+            .acme_account(t, "acct-o2")
+            .await
+            .expect("read")
+            .is_none(),
+        "and nothing of it was kept"
+    );
+    let revoked = store
+        .revoke_acme_eab_key(t, "kid-1", &event(t, "acme.eab.revoke"))
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status, "revoked");
+    assert_eq!(
+        store
+            .list_acme_eab_keys(t, "shop")
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+
+    let rekeyed = store
+        .update_acme_account_key(
+            t,
+            "acct-o1",
+            "thumb-new",
+            r#"{"k":1}"#,
+            &event(t, "acme.account.key-change"),
+        )
+        .await
+        .expect("key change");
+    assert_eq!(rekeyed.thumbprint, "thumb-new");
+
+    // an order with one authorization and two challenges
+    let order = AcmeOrderRecord {
+        tenant: t,
+        id: "ord-1".into(),
+        provisioner: "shop".into(),
+        account_id: "acct-o1".into(),
+        status: "pending".into(),
+        expires_at: 1000,
+        identifiers: r#"[{"type":"dns","value":"a.example"}]"#.into(),
+        profile: Some("shortlived".into()),
+        not_before: None,
+        not_after: None,
+        replaces: None,
+        error: None,
+        certificate_id: None,
+        created_at: 10,
+        updated_at: 10,
+    };
+    let authz = AcmeAuthorizationRecord {
+        tenant: t,
+        id: "authz-1".into(),
+        order_id: "ord-1".into(),
+        identifier_type: "dns".into(),
+        identifier_value: "a.example".into(),
+        wildcard: false,
+        status: "pending".into(),
+        expires_at: 1000,
+    };
+    let chall = |id: &str, kind: &str| AcmeChallengeRecord {
+        tenant: t,
+        id: id.into(),
+        authz_id: "authz-1".into(),
+        kind: kind.into(),
+        token: format!("tok-{id}"),
+        status: "pending".into(),
+        validated_at: None,
+        error: None,
+        updated_at: 10,
+    };
+    store
+        .insert_acme_order(
+            &order,
+            &[authz.clone()],
+            &[chall("ch-1", "http-01"), chall("ch-2", "dns-01")],
+        )
+        .await
+        .expect("order");
+    assert_eq!(
+        store.acme_order(t, "ord-1").await.expect("read"),
+        Some(order.clone())
+    );
+    assert!(store
+        .acme_order(other, "ord-1")
+        .await
+        .expect("read")
+        .is_none());
+    assert_eq!(
+        store
+            .acme_order_authorizations(t, "ord-1")
+            .await
+            .expect("authzs"),
+        vec![authz.clone()]
+    );
+    assert_eq!(
+        store
+            .acme_authorization_challenges(t, "authz-1")
+            .await
+            .expect("challenges")
+            .len(),
+        2
+    );
+    assert!(store
+        .acme_authorization_challenges(other, "authz-1")
+        .await
+        .expect("none")
+        .is_empty());
+    assert_eq!(
+        store
+            .acme_account_orders(t, "acct-o1", 0, 10)
+            .await
+            .expect("orders"),
+        vec!["ord-1".to_owned()]
+    );
+    assert_eq!(
+        store
+            .count_acme_orders_since(t, "shop", None, 5)
+            .await
+            .expect("count"),
+        1
+    );
+    assert_eq!(
+        store
+            .count_acme_orders_since(t, "shop", Some("acct-o1"), 11)
+            .await
+            .expect("count"),
+        0
+    );
+
+    // compare-and-set: all or nothing
+    let mut valid = AcmeStateChange::new(AcmeObject::Challenge, "ch-1", &["processing"], "valid");
+    valid.validated_at = Some(20);
+    assert!(
+        !store
+            .apply_acme_changes(t, &[valid.clone()], 20)
+            .await
+            .expect("cas"),
+        "the challenge is not processing yet"
+    );
+    let processing =
+        AcmeStateChange::new(AcmeObject::Challenge, "ch-1", &["pending"], "processing");
+    assert!(!store
+        .apply_acme_changes(other, &[processing.clone()], 15)
+        .await
+        .expect("cas"));
+    assert!(store
+        .apply_acme_changes(t, &[processing], 15)
+        .await
+        .expect("cas"));
+    let bad_order = AcmeStateChange::new(AcmeObject::Order, "ord-1", &["ready"], "processing");
+    assert!(
+        !store
+            .apply_acme_changes(t, &[valid.clone(), bad_order], 20)
+            .await
+            .expect("cas"),
+        "a failing change undoes the ones before it"
+    );
+    assert_eq!(
+        store
+            .acme_challenge(t, "ch-1")
+            .await
+            .expect("read")
+            .map(|c| c.status),
+        Some("processing".into())
+    );
+    let authz_valid =
+        AcmeStateChange::new(AcmeObject::Authorization, "authz-1", &["pending"], "valid");
+    let order_ready = AcmeStateChange::new(AcmeObject::Order, "ord-1", &["pending"], "ready");
+    assert!(store
+        .apply_acme_changes(t, &[valid, authz_valid, order_ready], 20)
+        .await
+        .expect("cas"));
+    let ch = store
+        .acme_challenge(t, "ch-1")
+        .await
+        .expect("read")
+        .expect("challenge");
+    assert_eq!((ch.status.as_str(), ch.validated_at), ("valid", Some(20)));
+    let mut done = AcmeStateChange::new(AcmeObject::Order, "ord-1", &["ready"], "valid");
+    done.certificate_id = Some("cert-1".into());
+    assert!(store.apply_acme_changes(t, &[done], 30).await.expect("cas"));
+    let o = store
+        .acme_order(t, "ord-1")
+        .await
+        .expect("read")
+        .expect("order");
+    assert_eq!(
+        (o.status.as_str(), o.certificate_id.as_deref(), o.updated_at),
+        ("valid", Some("cert-1"), 30)
+    );
+
+    let mut failed = AcmeStateChange::new(AcmeObject::Challenge, "ch-2", &["pending"], "invalid");
+    failed.error = Some(r#"{"type":"urn:ietf:params:acme:error:dns"}"#.into());
+    assert!(store
+        .apply_acme_changes(t, &[failed], 40)
+        .await
+        .expect("cas"));
+    assert_eq!(
+        store
+            .count_acme_failed_validations_since(t, "acct-o1", 35)
+            .await
+            .expect("count"),
+        1
+    );
+    assert_eq!(
+        store
+            .count_acme_failed_validations_since(other, "acct-o1", 0)
+            .await
+            .expect("count"),
+        0
+    );
 }

@@ -73,6 +73,27 @@ impl TestServer {
         Self::start_with(dir, config).await
     }
 
+    /// Starts a server on `engine` whose ACME challenge validation resolves names through
+    /// the DNS server `resolver` (a [`ChallTestSrv`]).
+    pub async fn start_acme(
+        engine: &Engine,
+        resolver: std::net::SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let config = ServerConfig {
+            data_dir: dir.path().join("data"),
+            listen: "127.0.0.1:0".parse()?,
+            http_listen: Some("127.0.0.1:0".parse()?),
+            database: match engine {
+                Engine::Sqlite => None,
+                Engine::Postgres(url) => Some(url.clone()),
+            },
+            acme_resolver: vec![resolver],
+            ..ServerConfig::default()
+        };
+        Self::start_with(dir, config).await
+    }
+
     /// Starts a server with `config` (its data directory inside `dir`).
     pub async fn start_with(dir: tempfile::TempDir, config: ServerConfig) -> anyhow::Result<Self> {
         let server = tokio::time::timeout(
@@ -124,6 +145,94 @@ impl TestServer {
         if let Some(s) = self.server.take() {
             s.shutdown().await;
         }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released: another process may take it, so
+/// use it at once).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// `pebble-challtestsrv` (Debian's `pebble` package) as a DNS server for ACME tests: every
+/// A query is answered 127.0.0.1 (no AAAA), and TXT records are set through its management
+/// API. Listens on free loopback ports; the process is killed (by pid) on drop.
+pub struct ChallTestSrv {
+    child: std::process::Child,
+    /// The DNS server (UDP and TCP).
+    pub dns: std::net::SocketAddr,
+    /// `http://127.0.0.1:PORT` of the management API.
+    pub management: String,
+}
+
+impl ChallTestSrv {
+    /// Starts it and waits (bounded) until it answers.
+    pub fn start() -> anyhow::Result<Self> {
+        let dns_port = {
+            let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
+            udp.local_addr()?.port()
+        };
+        let mgmt_port = free_port()?;
+        let dns: std::net::SocketAddr = format!("127.0.0.1:{dns_port}").parse()?;
+        let child = Command::new("pebble-challtestsrv")
+            .args([
+                "-dns01",
+                &dns.to_string(),
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+                "-management",
+                &format!("127.0.0.1:{mgmt_port}"),
+                "-defaultIPv4",
+                "127.0.0.1",
+                "-defaultIPv6",
+                "",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!("pebble-challtestsrv could not start (apt-get install pebble): {e}")
+            })?;
+        let srv = Self {
+            child,
+            dns,
+            management: format!("http://127.0.0.1:{mgmt_port}"),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", mgmt_port)).is_err() {
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "pebble-challtestsrv did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(srv)
+    }
+
+    /// Serves TXT `value` at `host` (a name without the trailing dot).
+    pub fn set_txt(&self, host: &str, value: &str) -> anyhow::Result<()> {
+        let body = serde_json::json!({ "host": format!("{host}."), "value": value }).to_string();
+        let out = run(
+            "curl",
+            &["-sSf", "-d", &body, &format!("{}/set-txt", self.management)],
+            Duration::from_secs(10),
+        )?;
+        anyhow::ensure!(out.ok(), "set-txt: {}", out.stderr);
+        Ok(())
+    }
+}
+
+impl Drop for ChallTestSrv {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

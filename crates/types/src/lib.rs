@@ -27,6 +27,8 @@ pub enum SourceProtocol {
     Api,
     /// Issued internally at bootstrap (the server's own TLS certificate).
     Bootstrap,
+    /// ACME (RFC 8555), at finalize.
+    Acme,
 }
 
 impl SourceProtocol {
@@ -35,6 +37,7 @@ impl SourceProtocol {
         match self {
             Self::Api => "api",
             Self::Bootstrap => "bootstrap",
+            Self::Acme => "acme",
         }
     }
 }

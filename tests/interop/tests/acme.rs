@@ -1,10 +1,12 @@
 //! ACME against the real client: certbot (Debian's package) registers an account with the
 //! `default` provisioner, reads it back, changes its e-mail and deactivates it; the
-//! directory and nonces as curl sees them.
-//! Orders, challenges and issuance over ACME are not served yet.
+//! directory and nonces as curl sees them; and certbot issues with http-01 (its standalone
+//! server on a free port, names resolved through a pebble-challtestsrv DNS server), renews
+//! and revokes, on both engines, each chain verified by openssl and found in the inventory
+//! with its ACME metadata.
 
 use std::time::Duration;
-use trustbox_testkit::{engines, run, TestServer};
+use trustbox_testkit::{engines, free_port, run, ChallTestSrv, TestServer};
 
 const T: Duration = Duration::from_secs(120);
 
@@ -141,6 +143,207 @@ async fn certbot_registers_and_reads_back_an_account() -> anyhow::Result<()> {
                 "no {action} event"
             );
         }
+        s.stop().await;
+    }
+    Ok(())
+}
+
+/// certbot with its directories under `work`, talking to `directory`, trusting `root`.
+struct Certbot {
+    config: String,
+    workdir: String,
+    logs: String,
+    bundle: String,
+    directory: String,
+}
+
+impl Certbot {
+    fn new(work: &std::path::Path, root: &str, directory: &str) -> Self {
+        let dir = |sub: &str| work.join(sub).to_string_lossy().into_owned();
+        Self {
+            config: dir("config"),
+            workdir: dir("work"),
+            logs: dir("logs"),
+            bundle: format!("REQUESTS_CA_BUNDLE={root}"),
+            directory: directory.to_owned(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> anyhow::Result<trustbox_testkit::Output> {
+        let mut all = vec![
+            self.bundle.as_str(),
+            "certbot",
+            "--non-interactive",
+            "--server",
+            &self.directory,
+            "--config-dir",
+            &self.config,
+            "--work-dir",
+            &self.workdir,
+            "--logs-dir",
+            &self.logs,
+        ];
+        all.extend_from_slice(args);
+        run("env", &all, T)
+    }
+
+    fn live(&self, name: &str, file: &str) -> String {
+        format!("{}/live/{name}/{file}", self.config)
+    }
+}
+
+/// The inventory entry of the certificate in `pem` (by serial).
+async fn inventory_entry(s: &TestServer, pem: &str) -> anyhow::Result<serde_json::Value> {
+    let out = run(
+        "sh",
+        &["-c", &format!("openssl x509 -noout -serial -in {pem}")],
+        T,
+    )?;
+    let serial = out
+        .stdout
+        .trim()
+        .trim_start_matches("serial=")
+        .to_ascii_lowercase();
+    let list = s
+        .admin()?
+        .get("/api/v1/certificates?limit=1000")
+        .await?
+        .json()?;
+    list["items"]
+        .as_array()
+        .and_then(|a| {
+            a.iter().find(|c| {
+                c["serial"].as_str().map(|x| x.trim_start_matches('0'))
+                    == Some(serial.trim_start_matches('0'))
+            })
+        })
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("serial {serial} is not in the inventory"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certbot_issues_renews_and_revokes_with_http01() -> anyhow::Result<()> {
+    let dns = ChallTestSrv::start()?;
+    for engine in engines().await {
+        let s = TestServer::start_acme(&engine, dns.dns).await?;
+        let port = free_port()?;
+        let created = s
+            .admin()?
+            .post_json(
+                "/api/v1/acme/provisioners",
+                &serde_json::json!({ "name": "certbot", "http01_port": port }),
+            )
+            .await?;
+        anyhow::ensure!(created.status == 201, "provisioner: {}", created.text());
+        let work = tempfile::tempdir()?;
+        let root = s.root_pem_path().to_string_lossy().into_owned();
+        let cb = Certbot::new(
+            work.path(),
+            &root,
+            &format!("{}/acme/certbot/directory", s.url),
+        );
+        let port_s = port.to_string();
+        let name = "web.example.test";
+        let issue = |extra: &[&str]| {
+            let mut args = vec![
+                "certonly",
+                "--agree-tos",
+                "-m",
+                "ops@example.com",
+                "--no-eff-email",
+                "--standalone",
+                "--http-01-port",
+                &port_s,
+                "--http-01-address",
+                "127.0.0.1",
+                "-d",
+                name,
+            ];
+            args.extend_from_slice(extra);
+            cb.run(&args)
+        };
+        let out = issue(&[])?;
+        anyhow::ensure!(
+            out.ok(),
+            "{engine:?}: certbot certonly: {}{}",
+            out.stdout,
+            out.stderr
+        );
+        let cert = cb.live(name, "cert.pem");
+        let chain = cb.live(name, "chain.pem");
+        let out = run(
+            "openssl",
+            &["verify", "-CAfile", &root, "-untrusted", &chain, &cert],
+            T,
+        )?;
+        anyhow::ensure!(
+            out.ok(),
+            "{engine:?}: openssl verify: {}{}",
+            out.stdout,
+            out.stderr
+        );
+        let first = inventory_entry(&s, &cert).await?;
+        assert_eq!(first["source"], "acme", "{first}");
+        assert_eq!(first["sans"], serde_json::json!(["dns:web.example.test"]));
+        assert_eq!(first["enrollment"]["label"], "certbot", "{first}");
+        assert!(first["enrollment"]["account"].is_string(), "{first}");
+        assert!(first["enrollment"]["order"].is_string(), "{first}");
+
+        // renewal: a new order, a new certificate for the same name
+        let out = cb.run(&["renew", "--force-renewal", "--no-random-sleep-on-renew"])?;
+        anyhow::ensure!(
+            out.ok(),
+            "{engine:?}: certbot renew: {}{}",
+            out.stdout,
+            out.stderr
+        );
+        let renewed = inventory_entry(&s, &cert).await?;
+        assert_ne!(
+            renewed["id"], first["id"],
+            "renewal issued a new certificate"
+        );
+        assert_eq!(
+            renewed["enrollment"]["account"],
+            first["enrollment"]["account"]
+        );
+        let out = run(
+            "openssl",
+            &["verify", "-CAfile", &root, "-untrusted", &chain, &cert],
+            T,
+        )?;
+        anyhow::ensure!(
+            out.ok(),
+            "{engine:?}: openssl verify renewed: {}",
+            out.stdout
+        );
+
+        // revocation signed by the account key
+        let out = cb.run(&[
+            "revoke",
+            "--cert-path",
+            &cert,
+            "--reason",
+            "keycompromise",
+            "--no-delete-after-revoke",
+        ])?;
+        anyhow::ensure!(
+            out.ok(),
+            "{engine:?}: certbot revoke: {}{}",
+            out.stdout,
+            out.stderr
+        );
+        let revoked = inventory_entry(&s, &cert).await?;
+        assert_eq!(revoked["status"], "revoked", "{revoked}");
+        assert_eq!(revoked["revocation_reason"], "keyCompromise", "{revoked}");
+        let audit = s.admin()?.get("/api/v1/audit?limit=1000").await?.json()?;
+        let account = first["enrollment"]["account"].as_str().unwrap_or_default();
+        assert!(
+            audit["items"].as_array().is_some_and(|a| a.iter().any(|e| {
+                e["action"] == "certificate.issue"
+                    && e["actor"] == format!("acme-account:{account}")
+            })),
+            "issuance is audited as the ACME account"
+        );
         s.stop().await;
     }
     Ok(())

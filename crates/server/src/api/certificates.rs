@@ -120,12 +120,34 @@ pub(crate) struct CertificateView {
     source: String,
     /// SHA-256 fingerprint of the DER.
     fingerprint: String,
+    /// How it was enrolled (an ACME provisioner, account and order); absent when nothing
+    /// was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enrollment: Option<EnrollmentView>,
+    /// The certificate it replaces (ACME ARI), inventory id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid)]
+    replaces: Option<String>,
     /// The certificate, PEM (single reads only).
     #[serde(skip_serializing_if = "Option::is_none")]
     certificate: Option<String>,
     /// The chain, PEM (single reads only).
     #[serde(skip_serializing_if = "Option::is_none")]
     chain: Option<String>,
+}
+
+/// How a certificate was enrolled.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Enrollment)]
+pub(crate) struct EnrollmentView {
+    /// The provisioner or enrollment label.
+    label: Option<String>,
+    /// The client's account (an ACME account id).
+    account: Option<String>,
+    /// The protocol's order (an ACME order id).
+    order: Option<String>,
+    /// The protocol's transaction.
+    transaction: Option<String>,
 }
 
 /// A page of certificates.
@@ -268,6 +290,13 @@ pub(crate) fn view(r: &Certificate, full: Option<&IssuedCertificate>) -> Certifi
         profile: r.profile.clone(),
         source: r.source.clone(),
         fingerprint: r.fingerprint.to_string(),
+        enrollment: (!r.enrollment.is_empty()).then(|| EnrollmentView {
+            label: r.enrollment.label.clone(),
+            account: r.enrollment.account.clone(),
+            order: r.enrollment.order.clone(),
+            transaction: r.enrollment.transaction.clone(),
+        }),
+        replaces: r.replaces.map(|id| id.to_string()),
         certificate: full.map(|f| f.certificate_pem.clone()),
         chain: full.map(|f| f.chain_pem.clone()),
     }

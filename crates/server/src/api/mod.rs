@@ -1,11 +1,13 @@
 //! The REST API: state, extractors, errors as problem+json, routes.
 
+mod acme;
 mod admin;
 mod certificates;
 mod jobs;
 mod profiles;
 pub(crate) mod wire;
 
+pub(crate) use acme::*;
 pub(crate) use admin::*;
 pub(crate) use certificates::*;
 pub(crate) use jobs::*;
@@ -395,6 +397,22 @@ pub(crate) fn router(app: App, max_body: usize, serve_metrics: bool) -> Router {
         .route("/jobs", get(list_jobs))
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/cancel", post(cancel_job))
+        .route(
+            "/acme/provisioners",
+            get(list_acme_provisioners).post(create_acme_provisioner),
+        )
+        .route(
+            "/acme/provisioners/{name}",
+            get(get_acme_provisioner).put(update_acme_provisioner),
+        )
+        .route(
+            "/acme/provisioners/{name}/eab-keys",
+            get(list_eab_keys).post(create_eab_key),
+        )
+        .route(
+            "/acme/provisioners/{name}/eab-keys/{kid}",
+            axum::routing::delete(revoke_eab_key),
+        )
         .route("/audit", get(list_audit))
         .route("/audit/verify", get(verify_audit))
         .route("/openapi.json", get(crate::openapi::openapi_json));

@@ -1,4 +1,5 @@
-//! The ACME repository: accounts (bound to a tenant through their provisioner) and the
+//! The ACME repository: provisioners (which tenant serves `/acme/{name}/`), external
+//! account binding keys, accounts, orders with their authorizations and challenges, and the
 //! record of consumed nonces that makes each nonce single-use on every replica.
 
 use async_trait::async_trait;
@@ -25,6 +26,175 @@ pub struct AcmeAccountRecord {
     pub contact: String,
     /// Creation time.
     pub created_at: i64,
+    /// The external account binding key it was created with (marked used in the same
+    /// transaction).
+    pub eab_kid: Option<String>,
+}
+
+/// An ACME provisioner: a named ACME server of a tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcmeProvisionerRecord {
+    /// The tenant it serves.
+    pub tenant: TenantId,
+    /// Identifier.
+    pub id: String,
+    /// Its name, unique across tenants (the URL path segment).
+    pub name: String,
+    /// Its settings, JSON (parsed by the seam).
+    pub settings: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// An external account binding key (RFC 8555 §7.3.4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcmeEabKeyRecord {
+    /// The tenant an account bound with it belongs to.
+    pub tenant: TenantId,
+    /// The key identifier (`kid`).
+    pub id: String,
+    /// The provisioner it is valid with.
+    pub provisioner: String,
+    /// What it is for.
+    pub label: String,
+    /// A check value of the HMAC key (a SHA-256 prefix). The key itself is never stored:
+    /// it is derived from a secret under the key-encryption key and the `kid`.
+    pub key_check: String,
+    /// `active`, `used` (bound to an account) or `revoked`.
+    pub status: String,
+    /// The account it bound.
+    pub account_id: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+    /// When it bound an account.
+    pub used_at: Option<i64>,
+}
+
+/// An ACME order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcmeOrderRecord {
+    /// The tenant it belongs to.
+    pub tenant: TenantId,
+    /// Identifier.
+    pub id: String,
+    /// The provisioner it was placed with.
+    pub provisioner: String,
+    /// The account that placed it.
+    pub account_id: String,
+    /// `pending`, `ready`, `processing`, `valid` or `invalid`.
+    pub status: String,
+    /// When it expires.
+    pub expires_at: i64,
+    /// Its identifiers, JSON array of `{"type", "value"}`.
+    pub identifiers: String,
+    /// The ACME profile asked for.
+    pub profile: Option<String>,
+    /// Requested validity start and end.
+    pub not_before: Option<i64>,
+    /// Requested validity end.
+    pub not_after: Option<i64>,
+    /// The certificate it replaces (ARI), a certificate id.
+    pub replaces: Option<String>,
+    /// Why it is invalid, a problem document (JSON).
+    pub error: Option<String>,
+    /// The certificate issued for it.
+    pub certificate_id: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// An ACME authorization (one identifier of one order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcmeAuthorizationRecord {
+    /// The tenant it belongs to.
+    pub tenant: TenantId,
+    /// Identifier.
+    pub id: String,
+    /// The order it belongs to.
+    pub order_id: String,
+    /// `dns` or `ip`.
+    pub identifier_type: String,
+    /// The name (without `*.`) or address.
+    pub identifier_value: String,
+    /// Whether the order asked for `*.` + the name.
+    pub wildcard: bool,
+    /// `pending`, `valid`, `invalid`, `deactivated`, `expired` or `revoked`.
+    pub status: String,
+    /// When it expires.
+    pub expires_at: i64,
+}
+
+/// An ACME challenge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcmeChallengeRecord {
+    /// The tenant it belongs to.
+    pub tenant: TenantId,
+    /// Identifier.
+    pub id: String,
+    /// The authorization it can prove.
+    pub authz_id: String,
+    /// `http-01`, `dns-01` or `tls-alpn-01`.
+    pub kind: String,
+    /// The token.
+    pub token: String,
+    /// `pending`, `processing`, `valid` or `invalid`.
+    pub status: String,
+    /// When it was validated.
+    pub validated_at: Option<i64>,
+    /// Why it failed, a problem document (JSON).
+    pub error: Option<String>,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// Which ACME object a [`AcmeStateChange`] moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcmeObject {
+    /// An order.
+    Order,
+    /// An authorization.
+    Authorization,
+    /// A challenge.
+    Challenge,
+}
+
+/// A compare-and-set of one object's status: applied only if the object is in one of
+/// `from`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcmeStateChange {
+    /// What moves.
+    pub object: AcmeObject,
+    /// Its id.
+    pub id: String,
+    /// The statuses it may move from.
+    pub from: Vec<String>,
+    /// The status it moves to.
+    pub to: String,
+    /// A problem document to record (orders and challenges).
+    pub error: Option<String>,
+    /// The certificate issued (orders) .
+    pub certificate_id: Option<String>,
+    /// The validation time (challenges).
+    pub validated_at: Option<i64>,
+}
+
+impl AcmeStateChange {
+    /// `object` `id` from one of `from` to `to`, recording nothing else.
+    pub fn new(object: AcmeObject, id: &str, from: &[&str], to: &str) -> Self {
+        Self {
+            object,
+            id: id.to_owned(),
+            from: from.iter().map(|s| (*s).to_owned()).collect(),
+            to: to.to_owned(),
+            error: None,
+            certificate_id: None,
+            validated_at: None,
+        }
+    }
 }
 
 /// ACME state.
@@ -59,6 +229,143 @@ pub trait AcmeRepo: Send + Sync {
         contact: &str,
         event: &NewAuditEvent,
     ) -> Result<AcmeAccountRecord, StoreError>;
+    /// Stores a new provisioner with its audit event; `Conflict` if the name is taken.
+    async fn insert_acme_provisioner(
+        &self,
+        provisioner: &AcmeProvisionerRecord,
+        event: &NewAuditEvent,
+    ) -> Result<(), StoreError>;
+    /// Replaces a provisioner's settings with its audit event; `NotFound` if the tenant has
+    /// no such provisioner.
+    async fn update_acme_provisioner(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        settings: &str,
+        now: i64,
+        event: &NewAuditEvent,
+    ) -> Result<AcmeProvisionerRecord, StoreError>;
+    /// The provisioner named `name`, whichever tenant owns it (system path: how an ACME
+    /// request learns its tenant).
+    async fn acme_provisioner_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<AcmeProvisionerRecord>, StoreError>;
+    /// The tenant's provisioners, by name.
+    async fn list_acme_provisioners(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<AcmeProvisionerRecord>, StoreError>;
+    /// Stores a new EAB key with its audit event.
+    async fn insert_acme_eab_key(
+        &self,
+        key: &AcmeEabKeyRecord,
+        event: &NewAuditEvent,
+    ) -> Result<(), StoreError>;
+    /// The tenant's EAB key `id`.
+    async fn acme_eab_key(
+        &self,
+        tenant: TenantId,
+        id: &str,
+    ) -> Result<Option<AcmeEabKeyRecord>, StoreError>;
+    /// The tenant's EAB keys of `provisioner`, newest first.
+    async fn list_acme_eab_keys(
+        &self,
+        tenant: TenantId,
+        provisioner: &str,
+    ) -> Result<Vec<AcmeEabKeyRecord>, StoreError>;
+    /// Revokes an EAB key (an unused one can no longer bind an account) with its audit
+    /// event; `NotFound` if the tenant has no such key.
+    async fn revoke_acme_eab_key(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        event: &NewAuditEvent,
+    ) -> Result<AcmeEabKeyRecord, StoreError>;
+    /// Replaces an account's key (keyChange) with its audit event; `Conflict` if another
+    /// account of the provisioner holds the new key.
+    async fn update_acme_account_key(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        thumbprint: &str,
+        jwk: &str,
+        event: &NewAuditEvent,
+    ) -> Result<AcmeAccountRecord, StoreError>;
+    /// Stores a new order with its authorizations and their challenges, in one transaction.
+    async fn insert_acme_order(
+        &self,
+        order: &AcmeOrderRecord,
+        authorizations: &[AcmeAuthorizationRecord],
+        challenges: &[AcmeChallengeRecord],
+    ) -> Result<(), StoreError>;
+    /// The tenant's order `id`.
+    async fn acme_order(
+        &self,
+        tenant: TenantId,
+        id: &str,
+    ) -> Result<Option<AcmeOrderRecord>, StoreError>;
+    /// A valid order that replaced certificate `certificate_id` (ARI), if any.
+    async fn acme_order_replacing(
+        &self,
+        tenant: TenantId,
+        certificate_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// The ids of an account's orders, newest first, at most `limit` after skipping `offset`.
+    async fn acme_account_orders(
+        &self,
+        tenant: TenantId,
+        account_id: &str,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+    /// An order's authorizations, in the order of its identifiers.
+    async fn acme_order_authorizations(
+        &self,
+        tenant: TenantId,
+        order_id: &str,
+    ) -> Result<Vec<AcmeAuthorizationRecord>, StoreError>;
+    /// The tenant's authorization `id`.
+    async fn acme_authorization(
+        &self,
+        tenant: TenantId,
+        id: &str,
+    ) -> Result<Option<AcmeAuthorizationRecord>, StoreError>;
+    /// An authorization's challenges.
+    async fn acme_authorization_challenges(
+        &self,
+        tenant: TenantId,
+        authz_id: &str,
+    ) -> Result<Vec<AcmeChallengeRecord>, StoreError>;
+    /// The tenant's challenge `id`.
+    async fn acme_challenge(
+        &self,
+        tenant: TenantId,
+        id: &str,
+    ) -> Result<Option<AcmeChallengeRecord>, StoreError>;
+    /// Applies every change, in order, in one transaction at `now`; if any object is not in
+    /// one of its `from` statuses, nothing changes and the answer is `false`.
+    async fn apply_acme_changes(
+        &self,
+        tenant: TenantId,
+        changes: &[AcmeStateChange],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Orders placed with `provisioner` since `since` (by `account` only, if given).
+    async fn count_acme_orders_since(
+        &self,
+        tenant: TenantId,
+        provisioner: &str,
+        account: Option<&str>,
+        since: i64,
+    ) -> Result<u64, StoreError>;
+    /// Challenges of `account`'s orders that failed since `since`.
+    async fn count_acme_failed_validations_since(
+        &self,
+        tenant: TenantId,
+        account: &str,
+        since: i64,
+    ) -> Result<u64, StoreError>;
     /// Records nonce `id` as used (it is refused anyway after `expires_at`); `false` when it
     /// was used already. Drops records of nonces expired at `now`.
     async fn consume_acme_nonce(

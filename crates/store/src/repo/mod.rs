@@ -12,7 +12,10 @@ mod revocation;
 mod tenants;
 mod tokens;
 
-pub use acme::{AcmeAccountRecord, AcmeRepo};
+pub use acme::{
+    AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeEabKeyRecord, AcmeObject,
+    AcmeOrderRecord, AcmeProvisionerRecord, AcmeRepo, AcmeStateChange,
+};
 pub use audit::AuditRepo;
 pub use certificates::CertificateRepo;
 pub use coordination::CoordinationRepo;
