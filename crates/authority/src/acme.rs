@@ -253,8 +253,9 @@ pub struct NewAcmeOrder {
     pub not_before: Option<i64>,
     /// Requested validity end, Unix seconds.
     pub not_after: Option<i64>,
-    /// The certificate this order replaces (ARI), a certificate id.
-    pub replaces: Option<String>,
+    /// The certificate this order replaces (ARI): its certificate id, and the ARI
+    /// identifier the client named it by.
+    pub replaces: Option<(String, String)>,
 }
 
 /// An ACME order as the adapter answers it.
@@ -276,8 +277,10 @@ pub struct AcmeOrder {
     pub not_before: Option<i64>,
     /// Requested validity end.
     pub not_after: Option<i64>,
-    /// The certificate it replaces.
+    /// The certificate it replaces, as the client named it (ARI identifier).
     pub replaces: Option<String>,
+    /// The inventory id of the certificate it replaces.
+    pub replaces_certificate: Option<String>,
     /// Why it is invalid, a problem document.
     pub error: Option<serde_json::Value>,
     /// The certificate issued for it.
@@ -368,7 +371,8 @@ fn order_view(
         expires_at: r.expires_at,
         not_before: r.not_before,
         not_after: r.not_after,
-        replaces: r.replaces,
+        replaces: r.replaces_ari,
+        replaces_certificate: r.replaces,
         certificate_id: r.certificate_id,
         authorizations: authzs,
     })
@@ -1033,7 +1037,7 @@ impl Authority {
                 ));
             }
         }
-        if let Some(replaced) = &order.replaces {
+        if let Some((replaced, _)) = &order.replaces {
             let id: CertificateId = replaced.parse().map_err(|_| {
                 AuthorityError::invalid(
                     "bad-replaces",
@@ -1154,7 +1158,8 @@ impl Authority {
             profile: Some(profile),
             not_before: order.not_before,
             not_after: order.not_after,
-            replaces: order.replaces.clone(),
+            replaces: order.replaces.as_ref().map(|r| r.0.clone()),
+            replaces_ari: order.replaces.as_ref().map(|r| r.1.clone()),
             error: None,
             certificate_id: None,
             created_at: now,
@@ -1600,7 +1605,10 @@ impl Authority {
                 u64::try_from(validity.max(60)).unwrap_or(60),
             )),
             source: SourceProtocol::Acme,
-            replaces: order.replaces.as_deref().and_then(|r| r.parse().ok()),
+            replaces: order
+                .replaces_certificate
+                .as_deref()
+                .and_then(|r| r.parse().ok()),
             enrollment: Enrollment {
                 label: Some(p.name.clone()),
                 account: Some(account.id.clone()),

@@ -98,8 +98,8 @@ impl ErrorType {
     pub fn status(self) -> u16 {
         match self {
             Self::AccountDoesNotExist | Self::AlreadyRevoked => 400,
-            Self::Unauthorized => 403,
-            Self::OrderNotReady | Self::AlreadyReplaced => 409,
+            Self::Unauthorized | Self::OrderNotReady => 403,
+            Self::AlreadyReplaced => 409,
             Self::RateLimited => 429,
             Self::ServerInternal => 500,
             _ => 400,

@@ -449,7 +449,7 @@ mod tests {
             "issuance goes on"
         );
         let e = O::Pending.finalize().expect_err("not ready");
-        assert_eq!((e.kind, e.kind.status()), (ErrorType::OrderNotReady, 409));
+        assert_eq!((e.kind, e.kind.status()), (ErrorType::OrderNotReady, 403));
         assert_eq!(O::Ready.finalize().expect("ok"), O::Processing);
         assert_eq!(O::Processing.issued(true).expect("ok"), O::Valid);
         assert_eq!(O::Processing.issued(false).expect("ok"), O::Invalid);

@@ -37,6 +37,9 @@ const MAX_CONTACTS: usize = 8;
 const ORDERS_PER_PAGE: u32 = 100;
 /// What clients are told to wait before polling a processing resource again, seconds.
 const RETRY_AFTER_S: u32 = 1;
+/// Largest JWS request body accepted (a finalize with a CSR for the most identifiers an
+/// order may have fits many times over).
+const MAX_JWS_BYTES: usize = 64 * 1024;
 /// What clients are told to wait after a rate limit, seconds.
 const RATE_LIMIT_RETRY_S: u32 = 60;
 
@@ -382,6 +385,12 @@ async fn verified(
         .unwrap_or("");
     if ct != "application/jose+json" {
         return Err(AcmeError::malformed("requests are application/jose+json").with_status(415));
+    }
+    if body.len() > MAX_JWS_BYTES {
+        return Err(AcmeError::malformed(format!(
+            "a request body is at most {MAX_JWS_BYTES} bytes"
+        ))
+        .with_status(413));
     }
     let req = parse_request(body, url)?;
     let id = a.nonces.check(&req.header.nonce, a.now())?;
@@ -1005,7 +1014,7 @@ async fn new_order(
                 None | Some(Value::Null) => None,
                 Some(Value::String(r)) => {
                     let (aki, serial) = parse_cert_id(r)?;
-                    Some(
+                    let id =
                         c.a.acme
                             .replaced_certificate(&c.p, acct, &aki, &serial)
                             .await
@@ -1014,8 +1023,8 @@ async fn new_order(
                                     AcmeError::new(ErrorType::AlreadyReplaced, e.detail)
                                 }
                                 _ => from_seam(e),
-                            })?,
-                    )
+                            })?;
+                    Some((id, r.clone()))
                 }
                 Some(_) => return Err(AcmeError::malformed("replaces is a string")),
             };

@@ -12,7 +12,7 @@ macro_rules! __impl_sql_acme {
         const ACME_ACCOUNT_COLS: &str = "tenant_id, id, provisioner, thumbprint, jwk, status, contact, created_at, eab_kid";
         const ACME_PROVISIONER_COLS: &str = "tenant_id, id, name, settings, created_at, updated_at";
         const ACME_EAB_COLS: &str = "tenant_id, id, provisioner, label, key_check, status, account_id, created_at, used_at";
-        const ACME_ORDER_COLS: &str = "tenant_id, id, provisioner, account_id, status, expires_at, identifiers, profile, not_before, not_after, replaces, error, certificate_id, created_at, updated_at";
+        const ACME_ORDER_COLS: &str = "tenant_id, id, provisioner, account_id, status, expires_at, identifiers, profile, not_before, not_after, replaces, replaces_ari, error, certificate_id, created_at, updated_at";
         const ACME_AUTHZ_COLS: &str = "tenant_id, id, order_id, identifier_type, identifier_value, wildcard, status, expires_at";
         const ACME_CHALLENGE_COLS: &str = "tenant_id, id, authz_id, kind, token, status, validated_at, error, updated_at";
 
@@ -54,6 +54,7 @@ macro_rules! __impl_sql_acme {
                 not_before: r.try_get("not_before").map_err(be)?,
                 not_after: r.try_get("not_after").map_err(be)?,
                 replaces: r.try_get("replaces").map_err(be)?,
+                replaces_ari: r.try_get("replaces_ari").map_err(be)?,
                 error: r.try_get("error").map_err(be)?,
                 certificate_id: r.try_get("certificate_id").map_err(be)?,
                 created_at: r.try_get("created_at").map_err(be)?,
@@ -409,7 +410,7 @@ macro_rules! __impl_sql_acme {
                 let t = o.tenant.to_string();
                 let mut tx = self.write_tx(o.tenant).await?;
                 $crate::__rt::sqlx::query(&format!(
-                    "INSERT INTO acme_orders ({ACME_ORDER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                    "INSERT INTO acme_orders ({ACME_ORDER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
                 ))
                 .bind(&t)
                 .bind(&o.id)
@@ -422,6 +423,7 @@ macro_rules! __impl_sql_acme {
                 .bind(o.not_before)
                 .bind(o.not_after)
                 .bind(&o.replaces)
+                .bind(&o.replaces_ari)
                 .bind(&o.error)
                 .bind(&o.certificate_id)
                 .bind(o.created_at)

@@ -44,6 +44,7 @@ CREATE TABLE acme_orders (
     not_before     BIGINT,
     not_after      BIGINT,
     replaces       TEXT,
+    replaces_ari   TEXT,
     error          TEXT,
     certificate_id TEXT,
     created_at     BIGINT NOT NULL,

@@ -1493,6 +1493,7 @@ async fn acme_orders_and_bindings(store: &dyn Store) {
         not_before: None,
         not_after: None,
         replaces: None,
+        replaces_ari: None,
         error: None,
         certificate_id: None,
         created_at: 10,

@@ -34,6 +34,8 @@ struct Owned {
     token: String,
     /// One of A's background jobs.
     job: String,
+    /// An EAB key of A's `default` ACME provisioner.
+    eab_kid: String,
 }
 
 fn body_of(r: &Response) -> Value {
@@ -90,6 +92,50 @@ fn cases(a: &Owned, csr: &str) -> Vec<Case> {
         c("DELETE", "/api/v1/tokens/{id}", &a.token, "", None),
         c("GET", "/api/v1/jobs/{id}", &a.job, "", None),
         c("POST", "/api/v1/jobs/{id}/cancel", &a.job, "/cancel", None),
+        // A's ACME provisioner (`default`) and its EAB key
+        c(
+            "GET",
+            "/api/v1/acme/provisioners/{name}",
+            "default",
+            "",
+            None,
+        ),
+        c(
+            "PUT",
+            "/api/v1/acme/provisioners/{name}",
+            "default",
+            "",
+            Some(json!({"eab_required": true})),
+        ),
+        c(
+            "GET",
+            "/api/v1/acme/provisioners/{name}/eab-keys",
+            "default",
+            "/eab-keys",
+            None,
+        ),
+        c(
+            "POST",
+            "/api/v1/acme/provisioners/{name}/eab-keys",
+            "default",
+            "/eab-keys",
+            Some(json!({"label": "b"})),
+        ),
+        Case {
+            method: "DELETE",
+            route: "/api/v1/acme/provisioners/{name}/eab-keys/{kid}",
+            path: format!("/api/v1/acme/provisioners/default/eab-keys/{}", a.eab_kid),
+            body: None,
+            twin: format!("/api/v1/acme/provisioners/{ghost}/eab-keys/{ghost}"),
+        },
+        // A's EAB key through B's own provisioner
+        Case {
+            method: "DELETE",
+            route: "/api/v1/acme/provisioners/{name}/eab-keys/{kid}",
+            path: format!("/api/v1/acme/provisioners/b-acme/eab-keys/{}", a.eab_kid),
+            body: None,
+            twin: format!("/api/v1/acme/provisioners/b-acme/eab-keys/{ghost}"),
+        },
         // A's issuer named in a body: as the signer of a certificate, as a new CA's parent
         Case {
             method: "POST",
@@ -150,6 +196,10 @@ const NOT_OBJECT_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/audit/checkpoints"),
     ("GET", "/api/v1/audit/checkpoints"),
     ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/acme/provisioners"), // B's own list: checked below to hold nothing of A's
+    // Provisioner names are URLs, global like DNS names: B learns only that a name is taken
+    // (409), which the public /acme/{name}/directory tells anyone anyway.
+    ("POST", "/api/v1/acme/provisioners"),
 ];
 
 async fn send(
@@ -175,6 +225,8 @@ async fn snapshot(a: &Client) -> anyhow::Result<Value> {
         "/api/v1/issuers",
         "/api/v1/profiles",
         "/api/v1/tokens",
+        "/api/v1/acme/provisioners",
+        "/api/v1/acme/provisioners/default/eab-keys",
     ] {
         let r = a.get(path).await?;
         anyhow::ensure!(r.status == 200, "{path}: {}", r.text());
@@ -314,7 +366,21 @@ async fn isolation(engine: &Engine) -> anyhow::Result<()> {
         profile_doc: doc,
         token: r.json()?["id"].as_str().unwrap_or_default().into(),
         job: first_job(&a).await?,
+        eab_kid: {
+            let r = a
+                .post_json(
+                    "/api/v1/acme/provisioners/default/eab-keys",
+                    &json!({"label": "a"}),
+                )
+                .await?;
+            anyhow::ensure!(r.status == 201, "{}", r.text());
+            r.json()?["kid"].as_str().unwrap_or_default().into()
+        },
     };
+    let r = b
+        .post_json("/api/v1/acme/provisioners", &json!({"name": "b-acme"}))
+        .await?;
+    anyhow::ensure!(r.status == 201, "B's provisioner: {}", r.text());
     warm_public_caches(
         &s,
         work.path(),
@@ -362,7 +428,7 @@ async fn isolation(engine: &Engine) -> anyhow::Result<()> {
             ),
             _ => (case.twin.clone(), case.body.clone()),
         };
-        let twin_body = match (case.route.ends_with("{name}"), twin_body) {
+        let twin_body = match (case.route == "/api/v1/profiles/{name}", twin_body) {
             (true, Some(mut doc)) => {
                 doc["name"] = json!(case.twin.rsplit('/').next().unwrap_or_default());
                 Some(doc)
@@ -445,6 +511,17 @@ async fn isolation(engine: &Engine) -> anyhow::Result<()> {
         .map(|a| a.iter().filter_map(|t| t["name"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(names, vec!["b"], "B lists only itself");
+    let provisioners = b.get("/api/v1/acme/provisioners").await?.json()?;
+    let names: Vec<&str> = provisioners["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, vec!["b-acme"], "B lists only its own provisioners");
+    let keys = b
+        .get("/api/v1/acme/provisioners/b-acme/eab-keys")
+        .await?
+        .text();
+    assert!(!keys.contains(&owned.eab_kid), "B lists A's EAB key");
     let r = b
         .post_json("/api/v1/tenants", &json!({"name": "c"}))
         .await?;
@@ -524,6 +601,7 @@ async fn every_route_is_in_the_suite() -> anyhow::Result<()> {
         profile_doc: Value::Null,
         token: "t".into(),
         job: "j".into(),
+        eab_kid: "k".into(),
     };
     let covered: Vec<(String, String)> = cases(&dummy, "")
         .iter()

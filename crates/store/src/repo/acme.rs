@@ -97,6 +97,8 @@ pub struct AcmeOrderRecord {
     pub not_after: Option<i64>,
     /// The certificate it replaces (ARI), a certificate id.
     pub replaces: Option<String>,
+    /// The same, as the client named it (the ARI certificate identifier).
+    pub replaces_ari: Option<String>,
     /// Why it is invalid, a problem document (JSON).
     pub error: Option<String>,
     /// The certificate issued for it.
