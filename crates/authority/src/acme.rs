@@ -24,6 +24,9 @@ pub const ACME_VALIDATE: &str = "acme.validate";
 const ORDER_LIFETIME_S: i64 = 24 * 3600;
 /// Most identifiers in one order.
 pub const MAX_ORDER_IDENTIFIERS: usize = 100;
+/// How long a provisioner read from the store is used before it is read again (a change
+/// made on another replica applies within it).
+pub(crate) const PROVISIONER_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 /// The window rate limits count in, seconds.
 const RATE_WINDOW_S: i64 = 3600;
 
@@ -340,6 +343,10 @@ pub struct AcmeValidationTarget {
     pub thumbprint: String,
     /// The provisioner's settings (ports).
     pub settings: AcmeSettings,
+    /// The order the challenge belongs to.
+    pub order_id: String,
+    /// How many authorizations the order has.
+    pub authorizations: usize,
 }
 
 /// A certificate an ACME order got, with its chain, PEM.
@@ -376,6 +383,19 @@ fn order_view(
         certificate_id: r.certificate_id,
         authorizations: authzs,
     })
+}
+
+/// An order's authorization ids: the order id and the identifier's index, so they are
+/// known without reading them.
+fn authorization_ids(r: &AcmeOrderRecord) -> Result<Vec<String>, AuthorityError> {
+    let n = serde_json::from_str::<Vec<serde_json::Value>>(&r.identifiers)
+        .map_err(AuthorityError::internal)?
+        .len();
+    Ok((0..n).map(|i| authorization_id(&r.id, i)).collect())
+}
+
+fn authorization_id(order: &str, index: usize) -> String {
+    format!("{order}{index:03}")
 }
 
 fn challenge_view(r: AcmeChallengeRecord) -> Result<AcmeChallenge, AuthorityError> {
@@ -478,16 +498,43 @@ impl TryFrom<AcmeAccountRecord> for AcmeAccount {
 pub const DEFAULT_PROVISIONER: &str = "default";
 
 impl Authority {
-    /// The provisioner `name`.
+    /// The provisioner `name` (cached for [`PROVISIONER_TTL`] while caches are trusted).
     pub(crate) async fn acme_provisioner(
         &self,
         name: &str,
     ) -> Result<AcmeProvisioner, AuthorityError> {
-        self.store
+        if let Some((at, p)) = self
+            .acme_provisioners
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            if at.elapsed() < PROVISIONER_TTL && self.caches_trusted() {
+                return Ok(p.clone());
+            }
+        }
+        let p: AcmeProvisioner = self
+            .store
             .acme_provisioner_by_name(name)
             .await?
             .ok_or_else(|| AuthorityError::not_found("ACME provisioner"))?
-            .try_into()
+            .try_into()?;
+        let mut cache = self
+            .acme_provisioners
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(name.to_owned(), (std::time::Instant::now(), p.clone()));
+        Ok(p)
+    }
+
+    fn forget_acme_provisioner(&self, name: &str) {
+        self.acme_provisioners
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
     }
 
     /// Creates the [`DEFAULT_PROVISIONER`] of the `default` tenant with default settings,
@@ -622,6 +669,7 @@ impl Authority {
                 }
                 e => e.into(),
             })?;
+        self.forget_acme_provisioner(name);
         rec.try_into()
     }
 
@@ -803,17 +851,15 @@ impl Authority {
             .map_err(|_| unauthorized("the external account binding's MAC does not verify"))
     }
 
-    /// Records a nonce as used; `false` when it was used before.
+    /// Records a nonce as used; `false` when it was used before (group-committed with the
+    /// nonces of concurrent requests).
     pub(crate) async fn consume_acme_nonce(
         &self,
         p: &AcmeProvisioner,
         id: &str,
         expires_at: i64,
     ) -> Result<bool, AuthorityError> {
-        Ok(self
-            .store
-            .consume_acme_nonce(p.tenant, id, expires_at, self.now_s())
-            .await?)
+        self.acme_nonces.consume(p.tenant, id, expires_at).await
     }
 
     /// The provisioner's account whose key has `thumbprint`.
@@ -1113,7 +1159,7 @@ impl Authority {
                 None => (ident.value.clone(), false),
             };
             // ids sort in identifier order within the order
-            let authz_id = format!("{order_id}{i:03}");
+            let authz_id = authorization_id(&order_id, i);
             for kind in kinds.iter().filter(|k| s.challenges.contains(k)) {
                 challenges.push(AcmeChallengeRecord {
                     tenant: p.tenant,
@@ -1189,13 +1235,8 @@ impl Authority {
             .await?
             .filter(|o| o.account_id == account.id && o.provisioner == p.name)
             .ok_or_else(|| AuthorityError::not_found("order"))?;
-        let authzs = self.store.acme_order_authorizations(p.tenant, id).await?;
-        order_view(
-            rec,
-            authzs.into_iter().map(|a| a.id).collect(),
-            &p.settings.default_profile,
-            self.now_s(),
-        )
+        let authzs = authorization_ids(&rec)?;
+        order_view(rec, authzs, &p.settings.default_profile, self.now_s())
     }
 
     /// A page of the account's order ids, newest first.
@@ -1313,10 +1354,19 @@ impl Authority {
             return challenge_view(ch);
         }
         let change = AcmeStateChange::new(AcmeObject::Challenge, id, &["pending"], "processing");
-        if self
+        if !self
             .store
             .apply_acme_changes(p.tenant, &[change], now)
             .await?
+        {
+            // a concurrent response moved it first: answer it as it is now
+            let ch = self
+                .store
+                .acme_challenge(p.tenant, id)
+                .await?
+                .ok_or_else(|| AuthorityError::not_found("challenge"))?;
+            return challenge_view(ch);
+        }
         {
             let payload = serde_json::json!({ "provisioner": p.name, "challenge": id });
             if let Err(e) = self
@@ -1329,11 +1379,8 @@ impl Authority {
                 return Err(e);
             }
         }
-        let ch = self
-            .store
-            .acme_challenge(p.tenant, id)
-            .await?
-            .ok_or_else(|| AuthorityError::not_found("challenge"))?;
+        let mut ch = ch;
+        ch.status = "processing".into();
         challenge_view(ch)
     }
 
@@ -1355,16 +1402,32 @@ impl Authority {
         if ch.status != "processing" {
             return Ok(None);
         }
-        let authz = self
-            .store
-            .acme_authorization(tenant, &ch.authz_id)
-            .await?
-            .ok_or_else(|| AuthorityError::not_found("authorization"))?;
+        // ids nest: challenge = authorization + type letter, authorization = order + index
+        let order_id = ch
+            .authz_id
+            .get(..ch.authz_id.len().saturating_sub(3))
+            .unwrap_or_default()
+            .to_owned();
+        let index: usize = ch
+            .authz_id
+            .get(order_id.len()..)
+            .and_then(|i| i.parse().ok())
+            .unwrap_or(usize::MAX);
         let order = self
             .store
-            .acme_order(tenant, &authz.order_id)
+            .acme_order(tenant, &order_id)
             .await?
             .ok_or_else(|| AuthorityError::not_found("order"))?;
+        let identifiers: Vec<AcmeIdentifier> =
+            serde_json::from_str(&order.identifiers).map_err(AuthorityError::internal)?;
+        let ident = identifiers
+            .get(index)
+            .cloned()
+            .ok_or_else(|| AuthorityError::internal("a challenge of no identifier of its order"))?;
+        let (value, wildcard) = match ident.value.strip_prefix("*.") {
+            Some(bare) => (bare.to_owned(), true),
+            None => (ident.value.clone(), false),
+        };
         let account = self
             .store
             .acme_account(tenant, &order.account_id)
@@ -1373,12 +1436,14 @@ impl Authority {
         Ok(Some(AcmeValidationTarget {
             challenge: challenge_view(ch)?,
             identifier: AcmeIdentifier {
-                kind: authz.identifier_type,
-                value: authz.identifier_value,
+                kind: ident.kind,
+                value,
             },
-            wildcard: authz.wildcard,
+            wildcard,
             thumbprint: account.thumbprint,
             settings: p.settings,
+            order_id,
+            authorizations: identifiers.len(),
         }))
     }
 
@@ -1388,18 +1453,13 @@ impl Authority {
     pub(crate) async fn record_acme_validation(
         &self,
         tenant: TenantId,
-        id: &str,
+        target: &AcmeValidationTarget,
         outcome: Result<(), serde_json::Value>,
     ) -> Result<(), AuthorityError> {
         let now = self.now_s();
-        let Some(ch) = self.store.acme_challenge(tenant, id).await? else {
-            return Ok(());
-        };
-        let authz = self
-            .store
-            .acme_authorization(tenant, &ch.authz_id)
-            .await?
-            .ok_or_else(|| AuthorityError::not_found("authorization"))?;
+        let id = target.challenge.id.as_str();
+        let authz_id = target.challenge.authz_id.as_str();
+        let order_id = target.order_id.as_str();
         match outcome {
             Ok(()) => {
                 let mut c =
@@ -1407,31 +1467,35 @@ impl Authority {
                 c.validated_at = Some(now);
                 let a = AcmeStateChange::new(
                     AcmeObject::Authorization,
-                    &authz.id,
+                    authz_id,
                     &["pending"],
                     "valid",
                 );
+                let o = AcmeStateChange::new(AcmeObject::Order, order_id, &["pending"], "ready");
+                // one identifier: the order is ready in the same transaction
+                if target.authorizations == 1
+                    && self
+                        .store
+                        .apply_acme_changes(tenant, &[c.clone(), a.clone(), o.clone()], now)
+                        .await?
+                {
+                    return Ok(());
+                }
                 if !self
                     .store
                     .apply_acme_changes(tenant, &[c.clone(), a], now)
                     .await?
                 {
-                    // the authorization moved on (another challenge, deactivation): the
-                    // challenge still records its own result
+                    // the authorization moved on (another challenge, deactivation, expiry):
+                    // the challenge still records its own result
                     let _ = self.store.apply_acme_changes(tenant, &[c], now).await?;
                     return Ok(());
                 }
                 let all = self
                     .store
-                    .acme_order_authorizations(tenant, &authz.order_id)
+                    .acme_order_authorizations(tenant, order_id)
                     .await?;
                 if all.iter().all(|a| a.status == "valid") {
-                    let o = AcmeStateChange::new(
-                        AcmeObject::Order,
-                        &authz.order_id,
-                        &["pending"],
-                        "ready",
-                    );
                     let _ = self.store.apply_acme_changes(tenant, &[o], now).await?;
                 }
             }
@@ -1442,13 +1506,13 @@ impl Authority {
                 c.error = Some(problem.clone());
                 let a = AcmeStateChange::new(
                     AcmeObject::Authorization,
-                    &authz.id,
+                    authz_id,
                     &["pending"],
                     "invalid",
                 );
                 let mut o = AcmeStateChange::new(
                     AcmeObject::Order,
-                    &authz.order_id,
+                    order_id,
                     &["pending", "ready"],
                     "invalid",
                 );
@@ -1550,17 +1614,8 @@ impl Authority {
                 "the order's profile is no longer offered",
             )
         })?;
-        let authzs = self
-            .store
-            .acme_order_authorizations(p.tenant, &order.id)
-            .await?;
-        if authzs.len() != order.identifiers.len() || authzs.iter().any(|a| a.status != "valid") {
-            return Err(acme_error(
-                ErrorKind::Forbidden,
-                "order-not-ready",
-                "not every authorization is valid",
-            ));
-        }
+        // The order is ready only once every authorization is valid, and deactivating one
+        // invalidates a ready order, so they need not be read again.
         let proved: Vec<String> = order.identifiers.iter().map(AcmeIdentifier::san).collect();
         let mut identifiers = Vec::with_capacity(order.identifiers.len());
         for i in &order.identifiers {

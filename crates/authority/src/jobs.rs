@@ -33,8 +33,10 @@ const LEASE_S: i64 = 60;
 /// How long one attempt may run (below the lease, so a slow attempt ends before another
 /// replica could claim the job).
 const ATTEMPT_LIMIT: Duration = Duration::from_secs(45);
-/// Jobs claimed at once by one runner.
-const CLAIM_BATCH: u32 = 8;
+/// Jobs claimed (and run concurrently) at once by one runner.
+const CLAIM_BATCH: u32 = 32;
+/// Jobs one runner runs at once.
+const RUNNING: usize = 128;
 /// How often an idle runner looks for due jobs it was not woken for (jobs enqueued on
 /// another replica, retries coming due).
 const POLL: Duration = Duration::from_secs(1);
@@ -220,10 +222,46 @@ impl Authority {
             .claim_jobs(&self.jobs.holder, now, now + LEASE_S, CLAIM_BATCH)
             .await?;
         let ran = claimed.len();
+        // the batch runs concurrently: a slow job (a challenge target that takes its time)
+        // holds up no other
+        let mut set = tokio::task::JoinSet::new();
         for job in claimed {
-            self.run_claimed(job).await;
+            let me = self.clone();
+            set.spawn(async move { me.run_claimed(job).await });
         }
+        while set.join_next().await.is_some() {}
         Ok(ran)
+    }
+
+    /// Claims as many due jobs as there are free `slots` (at most a batch) and starts each
+    /// as a task holding its slot. Returns how many were claimed.
+    async fn claim_and_spawn(
+        self: &Arc<Self>,
+        slots: &Arc<tokio::sync::Semaphore>,
+    ) -> Result<usize, AuthorityError> {
+        let free = u32::try_from(slots.available_permits())
+            .unwrap_or(CLAIM_BATCH)
+            .min(CLAIM_BATCH);
+        if free == 0 {
+            return Ok(0);
+        }
+        let now = self.now_s();
+        let claimed = self
+            .store
+            .claim_jobs(&self.jobs.holder, now, now + LEASE_S, free)
+            .await?;
+        let n = claimed.len();
+        for job in claimed {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.run_claimed(job).await;
+                drop(permit);
+            });
+        }
+        Ok(n)
     }
 
     async fn run_claimed(self: &Arc<Self>, job: JobRecord) {
@@ -376,9 +414,12 @@ impl Authority {
     /// Every replica's job runner, until `stop` turns true: runs due jobs whenever this
     /// replica enqueues one, and polls for the rest.
     pub(crate) async fn run_job_runner(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        // Claimed jobs run as tasks, at most RUNNING at once, so the runner claims new
+        // work while earlier jobs (a slow challenge target) are still running.
+        let slots = Arc::new(tokio::sync::Semaphore::new(RUNNING));
         loop {
             // A full batch may mean more are due: go again at once.
-            let full = match self.run_due_jobs().await {
+            let full = match self.claim_and_spawn(&slots).await {
                 Ok(n) => n >= CLAIM_BATCH as usize,
                 Err(e) => {
                     tracing::warn!(error = %e, "claiming jobs failed");

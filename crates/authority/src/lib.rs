@@ -26,6 +26,7 @@ mod domain;
 mod error;
 mod issue;
 mod jobs;
+mod nonces;
 mod ocsp;
 mod refusals;
 mod request;
@@ -166,6 +167,11 @@ pub struct Authority {
     refusals: refusals::RefusalAuditor,
     /// The secret ACME EAB keys are derived from (set by the server from the KEK).
     pub(crate) acme_eab_secret: std::sync::OnceLock<zeroize::Zeroizing<[u8; 32]>>,
+    /// Records ACME nonces as used, group-committed.
+    pub(crate) acme_nonces: nonces::NonceBatcher,
+    /// ACME provisioners by name, trusted for [`acme::PROVISIONER_TTL`].
+    pub(crate) acme_provisioners:
+        RwLock<HashMap<String, (std::time::Instant, acme::AcmeProvisioner)>>,
 }
 
 impl Authority {
@@ -180,6 +186,7 @@ impl Authority {
         let committer =
             GroupCommitter::start(store.clone(), config.max_batch.max(1), config.queue.max(1));
         let refusals = refusals::RefusalAuditor::start(store.clone());
+        let acme_nonces = nonces::NonceBatcher::start(store.clone(), clock.clone());
         Self {
             store,
             keys,
@@ -198,6 +205,8 @@ impl Authority {
             committer,
             refusals,
             acme_eab_secret: std::sync::OnceLock::new(),
+            acme_provisioners: RwLock::default(),
+            acme_nonces,
         }
     }
 

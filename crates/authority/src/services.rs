@@ -223,10 +223,10 @@ impl Acme {
     pub async fn record_validation(
         &self,
         tenant: TenantId,
-        id: &str,
+        target: &crate::AcmeValidationTarget,
         outcome: Result<(), serde_json::Value>,
     ) -> Result<(), AuthorityError> {
-        self.0.record_acme_validation(tenant, id, outcome).await
+        self.0.record_acme_validation(tenant, target, outcome).await
     }
 
     /// Finalizes a ready order with a CSR (DER) through the issuance seam.

@@ -125,7 +125,7 @@ impl JobHandler for ValidateChallenge {
             Ok(()) => {
                 services
                     .acme
-                    .record_validation(job.tenant, &ch.id, Ok(()))
+                    .record_validation(job.tenant, &target, Ok(()))
                     .await
             }
             Err(e) if e.is_transient() && job.attempts < job.max_attempts => {
@@ -140,7 +140,7 @@ impl JobHandler for ValidateChallenge {
                 let problem = validation_problem(&e);
                 services
                     .acme
-                    .record_validation(job.tenant, &ch.id, Err(problem))
+                    .record_validation(job.tenant, &target, Err(problem))
                     .await
             }
         }

@@ -154,8 +154,11 @@ macro_rules! __impl_sql_acme {
                 provisioner: &str,
                 thumbprint: &str,
             ) -> Result<Option<$crate::__rt::store::AcmeAccountRecord>, StoreError> {
-                let mut rtx = self.read_tx(tenant).await?;
-                let row = $crate::__rt::sqlx::query(&format!(
+                // a single statement reads one snapshot: on an engine without row-level security it
+                // needs no transaction (one round trip instead of three)
+                let row = if $rls {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let v = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_ACCOUNT_COLS} FROM acme_accounts WHERE tenant_id = $1 AND provisioner = $2 AND thumbprint = $3"
                 ))
                 .bind(tenant.to_string())
@@ -164,7 +167,19 @@ macro_rules! __impl_sql_acme {
                 .fetch_optional(&mut *rtx)
                 .await
                 .map_err(be)?;
-                rtx.commit().await.map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    v
+                } else {
+                    $crate::__rt::sqlx::query(&format!(
+                    "SELECT {ACME_ACCOUNT_COLS} FROM acme_accounts WHERE tenant_id = $1 AND provisioner = $2 AND thumbprint = $3"
+                ))
+                .bind(tenant.to_string())
+                .bind(provisioner)
+                .bind(thumbprint)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(be)?
+                };
                 row.as_ref().map(acme_account_row).transpose()
             }
 
@@ -173,8 +188,11 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 id: &str,
             ) -> Result<Option<$crate::__rt::store::AcmeAccountRecord>, StoreError> {
-                let mut rtx = self.read_tx(tenant).await?;
-                let row = $crate::__rt::sqlx::query(&format!(
+                // a single statement reads one snapshot: on an engine without row-level security it
+                // needs no transaction (one round trip instead of three)
+                let row = if $rls {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let v = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_ACCOUNT_COLS} FROM acme_accounts WHERE tenant_id = $1 AND id = $2"
                 ))
                 .bind(tenant.to_string())
@@ -182,7 +200,18 @@ macro_rules! __impl_sql_acme {
                 .fetch_optional(&mut *rtx)
                 .await
                 .map_err(be)?;
-                rtx.commit().await.map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    v
+                } else {
+                    $crate::__rt::sqlx::query(&format!(
+                    "SELECT {ACME_ACCOUNT_COLS} FROM acme_accounts WHERE tenant_id = $1 AND id = $2"
+                ))
+                .bind(tenant.to_string())
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(be)?
+                };
                 row.as_ref().map(acme_account_row).transpose()
             }
 
@@ -279,15 +308,28 @@ macro_rules! __impl_sql_acme {
                 &self,
                 tenant: TenantId,
             ) -> Result<Vec<$crate::__rt::store::AcmeProvisionerRecord>, StoreError> {
-                let mut rtx = self.read_tx(tenant).await?;
-                let rows = $crate::__rt::sqlx::query(&format!(
+                // a single statement reads one snapshot: on an engine without row-level security it
+                // needs no transaction (one round trip instead of three)
+                let rows = if $rls {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let v = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_PROVISIONER_COLS} FROM acme_provisioners WHERE tenant_id = $1 ORDER BY name"
                 ))
                 .bind(tenant.to_string())
                 .fetch_all(&mut *rtx)
                 .await
                 .map_err(be)?;
-                rtx.commit().await.map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    v
+                } else {
+                    $crate::__rt::sqlx::query(&format!(
+                    "SELECT {ACME_PROVISIONER_COLS} FROM acme_provisioners WHERE tenant_id = $1 ORDER BY name"
+                ))
+                .bind(tenant.to_string())
+                .fetch_all(&self.read)
+                .await
+                .map_err(be)?
+                };
                 rows.iter().map(acme_provisioner_row).collect()
             }
 
@@ -321,8 +363,11 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 id: &str,
             ) -> Result<Option<$crate::__rt::store::AcmeEabKeyRecord>, StoreError> {
-                let mut rtx = self.read_tx(tenant).await?;
-                let row = $crate::__rt::sqlx::query(&format!(
+                // a single statement reads one snapshot: on an engine without row-level security it
+                // needs no transaction (one round trip instead of three)
+                let row = if $rls {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let v = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_EAB_COLS} FROM acme_eab_keys WHERE tenant_id = $1 AND id = $2"
                 ))
                 .bind(tenant.to_string())
@@ -330,7 +375,18 @@ macro_rules! __impl_sql_acme {
                 .fetch_optional(&mut *rtx)
                 .await
                 .map_err(be)?;
-                rtx.commit().await.map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    v
+                } else {
+                    $crate::__rt::sqlx::query(&format!(
+                    "SELECT {ACME_EAB_COLS} FROM acme_eab_keys WHERE tenant_id = $1 AND id = $2"
+                ))
+                .bind(tenant.to_string())
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(be)?
+                };
                 row.as_ref().map(acme_eab_row).transpose()
             }
 
@@ -339,8 +395,11 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 provisioner: &str,
             ) -> Result<Vec<$crate::__rt::store::AcmeEabKeyRecord>, StoreError> {
-                let mut rtx = self.read_tx(tenant).await?;
-                let rows = $crate::__rt::sqlx::query(&format!(
+                // a single statement reads one snapshot: on an engine without row-level security it
+                // needs no transaction (one round trip instead of three)
+                let rows = if $rls {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let v = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_EAB_COLS} FROM acme_eab_keys WHERE tenant_id = $1 AND provisioner = $2 \
                      ORDER BY created_at DESC, id DESC"
                 ))
@@ -349,7 +408,19 @@ macro_rules! __impl_sql_acme {
                 .fetch_all(&mut *rtx)
                 .await
                 .map_err(be)?;
-                rtx.commit().await.map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    v
+                } else {
+                    $crate::__rt::sqlx::query(&format!(
+                    "SELECT {ACME_EAB_COLS} FROM acme_eab_keys WHERE tenant_id = $1 AND provisioner = $2 \
+                     ORDER BY created_at DESC, id DESC"
+                ))
+                .bind(tenant.to_string())
+                .bind(provisioner)
+                .fetch_all(&self.read)
+                .await
+                .map_err(be)?
+                };
                 rows.iter().map(acme_eab_row).collect()
             }
 
@@ -472,8 +543,11 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 id: &str,
             ) -> Result<Option<$crate::__rt::store::AcmeOrderRecord>, StoreError> {
-                let mut rtx = self.read_tx(tenant).await?;
-                let row = $crate::__rt::sqlx::query(&format!(
+                // a single statement reads one snapshot: on an engine without row-level security it
+                // needs no transaction (one round trip instead of three)
+                let row = if $rls {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let v = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_ORDER_COLS} FROM acme_orders WHERE tenant_id = $1 AND id = $2"
                 ))
                 .bind(tenant.to_string())
@@ -481,7 +555,18 @@ macro_rules! __impl_sql_acme {
                 .fetch_optional(&mut *rtx)
                 .await
                 .map_err(be)?;
-                rtx.commit().await.map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    v
+                } else {
+                    $crate::__rt::sqlx::query(&format!(
+                    "SELECT {ACME_ORDER_COLS} FROM acme_orders WHERE tenant_id = $1 AND id = $2"
+                ))
+                .bind(tenant.to_string())
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(be)?
+                };
                 row.as_ref().map(acme_order_row).transpose()
             }
 
@@ -490,8 +575,11 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 certificate_id: &str,
             ) -> Result<Option<String>, StoreError> {
-                let mut rtx = self.read_tx(tenant).await?;
-                let id: Option<String> = $crate::__rt::sqlx::query_scalar(
+                // a single statement reads one snapshot: on an engine without row-level security it
+                // needs no transaction (one round trip instead of three)
+                let id: Option<String> = if $rls {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let v = $crate::__rt::sqlx::query_scalar(
                     "SELECT id FROM acme_orders WHERE tenant_id = $1 AND replaces = $2 AND status = 'valid' LIMIT 1",
                 )
                 .bind(tenant.to_string())
@@ -499,7 +587,18 @@ macro_rules! __impl_sql_acme {
                 .fetch_optional(&mut *rtx)
                 .await
                 .map_err(be)?;
-                rtx.commit().await.map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    v
+                } else {
+                    $crate::__rt::sqlx::query_scalar(
+                    "SELECT id FROM acme_orders WHERE tenant_id = $1 AND replaces = $2 AND status = 'valid' LIMIT 1",
+                )
+                .bind(tenant.to_string())
+                .bind(certificate_id)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(be)?
+                };
                 Ok(id)
             }
 
@@ -510,8 +609,11 @@ macro_rules! __impl_sql_acme {
                 offset: u32,
                 limit: u32,
             ) -> Result<Vec<String>, StoreError> {
-                let mut rtx = self.read_tx(tenant).await?;
-                let ids: Vec<String> = $crate::__rt::sqlx::query_scalar(
+                // a single statement reads one snapshot: on an engine without row-level security it
+                // needs no transaction (one round trip instead of three)
+                let ids: Vec<String> = if $rls {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let v = $crate::__rt::sqlx::query_scalar(
                     "SELECT id FROM acme_orders WHERE tenant_id = $1 AND account_id = $2 \
                      ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
                 )
@@ -522,7 +624,21 @@ macro_rules! __impl_sql_acme {
                 .fetch_all(&mut *rtx)
                 .await
                 .map_err(be)?;
-                rtx.commit().await.map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    v
+                } else {
+                    $crate::__rt::sqlx::query_scalar(
+                    "SELECT id FROM acme_orders WHERE tenant_id = $1 AND account_id = $2 \
+                     ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
+                )
+                .bind(tenant.to_string())
+                .bind(account_id)
+                .bind(i64::from(limit))
+                .bind(i64::from(offset))
+                .fetch_all(&self.read)
+                .await
+                .map_err(be)?
+                };
                 Ok(ids)
             }
 
@@ -531,8 +647,11 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 order_id: &str,
             ) -> Result<Vec<$crate::__rt::store::AcmeAuthorizationRecord>, StoreError> {
-                let mut rtx = self.read_tx(tenant).await?;
-                let rows = $crate::__rt::sqlx::query(&format!(
+                // a single statement reads one snapshot: on an engine without row-level security it
+                // needs no transaction (one round trip instead of three)
+                let rows = if $rls {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let v = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_AUTHZ_COLS} FROM acme_authorizations WHERE tenant_id = $1 AND order_id = $2 ORDER BY id"
                 ))
                 .bind(tenant.to_string())
@@ -540,7 +659,18 @@ macro_rules! __impl_sql_acme {
                 .fetch_all(&mut *rtx)
                 .await
                 .map_err(be)?;
-                rtx.commit().await.map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    v
+                } else {
+                    $crate::__rt::sqlx::query(&format!(
+                    "SELECT {ACME_AUTHZ_COLS} FROM acme_authorizations WHERE tenant_id = $1 AND order_id = $2 ORDER BY id"
+                ))
+                .bind(tenant.to_string())
+                .bind(order_id)
+                .fetch_all(&self.read)
+                .await
+                .map_err(be)?
+                };
                 rows.iter().map(acme_authz_row).collect()
             }
 
@@ -549,8 +679,11 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 id: &str,
             ) -> Result<Option<$crate::__rt::store::AcmeAuthorizationRecord>, StoreError> {
-                let mut rtx = self.read_tx(tenant).await?;
-                let row = $crate::__rt::sqlx::query(&format!(
+                // a single statement reads one snapshot: on an engine without row-level security it
+                // needs no transaction (one round trip instead of three)
+                let row = if $rls {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let v = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_AUTHZ_COLS} FROM acme_authorizations WHERE tenant_id = $1 AND id = $2"
                 ))
                 .bind(tenant.to_string())
@@ -558,7 +691,18 @@ macro_rules! __impl_sql_acme {
                 .fetch_optional(&mut *rtx)
                 .await
                 .map_err(be)?;
-                rtx.commit().await.map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    v
+                } else {
+                    $crate::__rt::sqlx::query(&format!(
+                    "SELECT {ACME_AUTHZ_COLS} FROM acme_authorizations WHERE tenant_id = $1 AND id = $2"
+                ))
+                .bind(tenant.to_string())
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(be)?
+                };
                 row.as_ref().map(acme_authz_row).transpose()
             }
 
@@ -567,8 +711,11 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 authz_id: &str,
             ) -> Result<Vec<$crate::__rt::store::AcmeChallengeRecord>, StoreError> {
-                let mut rtx = self.read_tx(tenant).await?;
-                let rows = $crate::__rt::sqlx::query(&format!(
+                // a single statement reads one snapshot: on an engine without row-level security it
+                // needs no transaction (one round trip instead of three)
+                let rows = if $rls {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let v = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_CHALLENGE_COLS} FROM acme_challenges WHERE tenant_id = $1 AND authz_id = $2 ORDER BY id"
                 ))
                 .bind(tenant.to_string())
@@ -576,7 +723,18 @@ macro_rules! __impl_sql_acme {
                 .fetch_all(&mut *rtx)
                 .await
                 .map_err(be)?;
-                rtx.commit().await.map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    v
+                } else {
+                    $crate::__rt::sqlx::query(&format!(
+                    "SELECT {ACME_CHALLENGE_COLS} FROM acme_challenges WHERE tenant_id = $1 AND authz_id = $2 ORDER BY id"
+                ))
+                .bind(tenant.to_string())
+                .bind(authz_id)
+                .fetch_all(&self.read)
+                .await
+                .map_err(be)?
+                };
                 rows.iter().map(acme_challenge_row).collect()
             }
 
@@ -585,8 +743,11 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 id: &str,
             ) -> Result<Option<$crate::__rt::store::AcmeChallengeRecord>, StoreError> {
-                let mut rtx = self.read_tx(tenant).await?;
-                let row = $crate::__rt::sqlx::query(&format!(
+                // a single statement reads one snapshot: on an engine without row-level security it
+                // needs no transaction (one round trip instead of three)
+                let row = if $rls {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let v = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_CHALLENGE_COLS} FROM acme_challenges WHERE tenant_id = $1 AND id = $2"
                 ))
                 .bind(tenant.to_string())
@@ -594,7 +755,18 @@ macro_rules! __impl_sql_acme {
                 .fetch_optional(&mut *rtx)
                 .await
                 .map_err(be)?;
-                rtx.commit().await.map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    v
+                } else {
+                    $crate::__rt::sqlx::query(&format!(
+                    "SELECT {ACME_CHALLENGE_COLS} FROM acme_challenges WHERE tenant_id = $1 AND id = $2"
+                ))
+                .bind(tenant.to_string())
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(be)?
+                };
                 row.as_ref().map(acme_challenge_row).transpose()
             }
 
@@ -688,8 +860,11 @@ macro_rules! __impl_sql_acme {
                 account: &str,
                 since: i64,
             ) -> Result<u64, StoreError> {
-                let mut rtx = self.read_tx(tenant).await?;
-                let n: i64 = $crate::__rt::sqlx::query_scalar(
+                // a single statement reads one snapshot: on an engine without row-level security it
+                // needs no transaction (one round trip instead of three)
+                let n: i64 = if $rls {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let v = $crate::__rt::sqlx::query_scalar(
                     "SELECT count(*) FROM acme_challenges c \
                      JOIN acme_authorizations a ON a.tenant_id = c.tenant_id AND a.id = c.authz_id \
                      JOIN acme_orders o ON o.tenant_id = a.tenant_id AND o.id = a.order_id \
@@ -701,8 +876,58 @@ macro_rules! __impl_sql_acme {
                 .fetch_one(&mut *rtx)
                 .await
                 .map_err(be)?;
-                rtx.commit().await.map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    v
+                } else {
+                    $crate::__rt::sqlx::query_scalar(
+                    "SELECT count(*) FROM acme_challenges c \
+                     JOIN acme_authorizations a ON a.tenant_id = c.tenant_id AND a.id = c.authz_id \
+                     JOIN acme_orders o ON o.tenant_id = a.tenant_id AND o.id = a.order_id \
+                     WHERE c.tenant_id = $1 AND c.status = 'invalid' AND c.updated_at >= $2 AND o.account_id = $3",
+                )
+                .bind(tenant.to_string())
+                .bind(since)
+                .bind(account)
+                .fetch_one(&self.read)
+                .await
+                .map_err(be)?
+                };
                 Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            async fn consume_acme_nonces(
+                &self,
+                tenant: TenantId,
+                nonces: &[(String, i64)],
+                now: i64,
+            ) -> Result<Vec<bool>, StoreError> {
+                let t = tenant.to_string();
+                let mut tx = self.write_tx(tenant).await?;
+                let mut fresh = Vec::with_capacity(nonces.len());
+                for (id, expires_at) in nonces {
+                    let n = $crate::__rt::sqlx::query(
+                        "INSERT INTO acme_nonces (tenant_id, id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&t)
+                    .bind(id)
+                    .bind(expires_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?
+                    .rows_affected();
+                    fresh.push(n == 1);
+                }
+                $crate::__rt::sqlx::query(
+                    "DELETE FROM acme_nonces WHERE (tenant_id, id) IN \
+                     (SELECT tenant_id, id FROM acme_nonces WHERE tenant_id = $1 AND expires_at < $2 LIMIT 1000)",
+                )
+                .bind(&t)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+                tx.commit().await.map_err(be)?;
+                Ok(fresh)
             }
 
             async fn consume_acme_nonce(

@@ -1328,6 +1328,28 @@ async fn acme_accounts_and_nonces(store: &dyn Store) {
         .consume_acme_nonce(t, "n1", 300, 200)
         .await
         .expect("forgotten after expiry"));
+    // a batch: each fresh once, in order, also within the batch
+    let batch = [
+        ("b1".to_owned(), 400),
+        ("n1".to_owned(), 400),
+        ("b1".to_owned(), 400),
+        ("b2".to_owned(), 400),
+    ];
+    assert_eq!(
+        store
+            .consume_acme_nonces(t, &batch, 200)
+            .await
+            .expect("batch"),
+        vec![true, false, false, true]
+    );
+    assert_eq!(
+        store
+            .consume_acme_nonces(other, &batch[..1], 200)
+            .await
+            .expect("batch"),
+        vec![true],
+        "per tenant"
+    );
 }
 
 async fn acme_orders_and_bindings(store: &dyn Store) {
@@ -1523,7 +1545,7 @@ async fn acme_orders_and_bindings(store: &dyn Store) {
     store
         .insert_acme_order(
             &order,
-            &[authz.clone()],
+            std::slice::from_ref(&authz),
             &[chall("ch-1", "http-01"), chall("ch-2", "dns-01")],
         )
         .await
@@ -1592,7 +1614,7 @@ async fn acme_orders_and_bindings(store: &dyn Store) {
     let processing =
         AcmeStateChange::new(AcmeObject::Challenge, "ch-1", &["pending"], "processing");
     assert!(!store
-        .apply_acme_changes(other, &[processing.clone()], 15)
+        .apply_acme_changes(other, std::slice::from_ref(&processing), 15)
         .await
         .expect("cas"));
     assert!(store

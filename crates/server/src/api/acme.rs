@@ -413,6 +413,7 @@ pub(crate) async fn create_acme_provisioner(
     params(("name" = String, Path, description = "Provisioner name.")),
     responses(
         (status = 200, description = "The provisioner.", body = ProvisionerBody),
+        (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
@@ -464,6 +465,7 @@ pub(crate) async fn update_acme_provisioner(
     params(("name" = String, Path, description = "Provisioner name.")),
     responses(
         (status = 200, description = "The keys.", body = EabKeyList),
+        (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
@@ -533,6 +535,7 @@ pub(crate) async fn create_eab_key(
     ),
     responses(
         (status = 200, description = "The key, revoked.", body = EabKeyBody),
+        (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),

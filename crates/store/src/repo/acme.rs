@@ -368,6 +368,15 @@ pub trait AcmeRepo: Send + Sync {
         account: &str,
         since: i64,
     ) -> Result<u64, StoreError>;
+    /// Records each nonce `(id, expires_at)` of `tenant` as used, in one transaction;
+    /// answers, in order, whether each was fresh (a nonce named twice is fresh once). Drops
+    /// records of nonces expired at `now`.
+    async fn consume_acme_nonces(
+        &self,
+        tenant: TenantId,
+        nonces: &[(String, i64)],
+        now: i64,
+    ) -> Result<Vec<bool>, StoreError>;
     /// Records nonce `id` as used (it is refused anyway after `expires_at`); `false` when it
     /// was used already. Drops records of nonces expired at `now`.
     async fn consume_acme_nonce(
