@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use trustbox_store::{
     AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeEabKeyRecord, AcmeObject,
-    AcmeOrderRecord, AcmeProvisionerRecord, AcmeStateChange,
+    AcmeOp, AcmeOrderRecord, AcmeProvisionerRecord, AcmeStateChange,
 };
 use trustbox_types::{
     Actor, CertificateId, Grants, Principal, RevocationReason, Scope, ScopeSet, SourceProtocol,
@@ -859,7 +859,7 @@ impl Authority {
         id: &str,
         expires_at: i64,
     ) -> Result<bool, AuthorityError> {
-        self.acme_nonces.consume(p.tenant, id, expires_at).await
+        self.acme_writes.consume(p.tenant, id, expires_at).await
     }
 
     /// The provisioner's account whose key has `thumbprint`.
@@ -961,9 +961,16 @@ impl Authority {
             "success",
             serde_json::json!({ "provisioner": p.name, "thumbprint": thumbprint, "contact": contact, "eab_kid": eab_kid }),
         );
-        match self.store.insert_acme_account(&rec, &event).await {
+        let written = self
+            .acme_writes
+            .apply(
+                p.tenant,
+                AcmeOp::Account(Box::new(rec.clone()), Box::new(event)),
+            )
+            .await;
+        match written.map(drop) {
             Ok(()) => Ok((AcmeAccount::try_from(rec)?, true)),
-            Err(trustbox_store::StoreError::Conflict(_)) if eab_kid.is_some() => {
+            Err(e) if e.kind == ErrorKind::Conflict && eab_kid.is_some() => {
                 match self.acme_account_by_key(p, thumbprint).await? {
                     Some(a) => Ok((a, false)),
                     None => Err(acme_error(
@@ -974,7 +981,7 @@ impl Authority {
                 }
             }
             // the same key registered concurrently: that account answers
-            Err(trustbox_store::StoreError::Conflict(_)) => self
+            Err(e) if e.kind == ErrorKind::Conflict => self
                 .acme_account_by_key(p, thumbprint)
                 .await?
                 .map(|a| (a, false))
@@ -985,7 +992,7 @@ impl Authority {
                         "the account key is in use",
                     )
                 }),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
@@ -1211,8 +1218,11 @@ impl Authority {
             created_at: now,
             updated_at: now,
         };
-        self.store
-            .insert_acme_order(&rec, &authzs, &challenges)
+        self.acme_writes
+            .apply(
+                p.tenant,
+                AcmeOp::Order(Box::new(rec.clone()), authzs.clone(), challenges),
+            )
             .await?;
         order_view(
             rec,
@@ -1318,8 +1328,8 @@ impl Authority {
             ));
         }
         if !self
-            .store
-            .apply_acme_changes(p.tenant, &changes, self.now_s())
+            .acme_writes
+            .changes(p.tenant, AcmeOp::Changes(changes))
             .await?
             && authz.status != "deactivated"
         {
@@ -1353,10 +1363,21 @@ impl Authority {
         if ch.status != "pending" || authz.status != "pending" || now >= authz.expires_at {
             return challenge_view(ch);
         }
+        // the challenge turns processing and its validation job is enqueued in one commit
         let change = AcmeStateChange::new(AcmeObject::Challenge, id, &["pending"], "processing");
+        let job = trustbox_store::NewJob {
+            tenant: p.tenant,
+            id: trustbox_types::JobId::generate(),
+            kind: ACME_VALIDATE.to_owned(),
+            key: id.to_owned(),
+            payload: serde_json::json!({ "provisioner": p.name, "challenge": id }).to_string(),
+            max_attempts: 3,
+            run_at: now,
+            created_at: now,
+        };
         if !self
-            .store
-            .apply_acme_changes(p.tenant, &[change], now)
+            .acme_writes
+            .changes(p.tenant, AcmeOp::ChangesThenJob(vec![change], job))
             .await?
         {
             // a concurrent response moved it first: answer it as it is now
@@ -1367,18 +1388,7 @@ impl Authority {
                 .ok_or_else(|| AuthorityError::not_found("challenge"))?;
             return challenge_view(ch);
         }
-        {
-            let payload = serde_json::json!({ "provisioner": p.name, "challenge": id });
-            if let Err(e) = self
-                .enqueue_job(p.tenant, ACME_VALIDATE, id, payload, 3)
-                .await
-            {
-                let undo =
-                    AcmeStateChange::new(AcmeObject::Challenge, id, &["processing"], "pending");
-                let _ = self.store.apply_acme_changes(p.tenant, &[undo], now).await;
-                return Err(e);
-            }
-        }
+        self.jobs.wake.notify_one();
         let mut ch = ch;
         ch.status = "processing".into();
         challenge_view(ch)
@@ -1475,20 +1485,26 @@ impl Authority {
                 // one identifier: the order is ready in the same transaction
                 if target.authorizations == 1
                     && self
-                        .store
-                        .apply_acme_changes(tenant, &[c.clone(), a.clone(), o.clone()], now)
+                        .acme_writes
+                        .changes(
+                            tenant,
+                            AcmeOp::Changes([c.clone(), a.clone(), o.clone()].to_vec()),
+                        )
                         .await?
                 {
                     return Ok(());
                 }
                 if !self
-                    .store
-                    .apply_acme_changes(tenant, &[c.clone(), a], now)
+                    .acme_writes
+                    .changes(tenant, AcmeOp::Changes([c.clone(), a].to_vec()))
                     .await?
                 {
                     // the authorization moved on (another challenge, deactivation, expiry):
                     // the challenge still records its own result
-                    let _ = self.store.apply_acme_changes(tenant, &[c], now).await?;
+                    let _ = self
+                        .acme_writes
+                        .changes(tenant, AcmeOp::Changes([c].to_vec()))
+                        .await?;
                     return Ok(());
                 }
                 let all = self
@@ -1496,7 +1512,10 @@ impl Authority {
                     .acme_order_authorizations(tenant, order_id)
                     .await?;
                 if all.iter().all(|a| a.status == "valid") {
-                    let _ = self.store.apply_acme_changes(tenant, &[o], now).await?;
+                    let _ = self
+                        .acme_writes
+                        .changes(tenant, AcmeOp::Changes([o].to_vec()))
+                        .await?;
                 }
             }
             Err(problem) => {
@@ -1518,11 +1537,14 @@ impl Authority {
                 );
                 o.error = Some(problem);
                 if !self
-                    .store
-                    .apply_acme_changes(tenant, &[c.clone(), a, o], now)
+                    .acme_writes
+                    .changes(tenant, AcmeOp::Changes([c.clone(), a, o].to_vec()))
                     .await?
                 {
-                    let _ = self.store.apply_acme_changes(tenant, &[c], now).await?;
+                    let _ = self
+                        .acme_writes
+                        .changes(tenant, AcmeOp::Changes([c].to_vec()))
+                        .await?;
                 }
             }
         }
@@ -1549,11 +1571,10 @@ impl Authority {
                 format!("the order is {}, not ready", order.status),
             ));
         }
-        let now = self.now_s();
         let to_processing = AcmeStateChange::new(AcmeObject::Order, id, &["ready"], "processing");
         if !self
-            .store
-            .apply_acme_changes(p.tenant, &[to_processing], now)
+            .acme_writes
+            .changes(p.tenant, AcmeOp::Changes([to_processing].to_vec()))
             .await?
         {
             return Err(acme_error(
@@ -1568,8 +1589,8 @@ impl Authority {
                 let mut done =
                     AcmeStateChange::new(AcmeObject::Order, id, &["processing"], "valid");
                 done.certificate_id = Some(cert.to_string());
-                self.store
-                    .apply_acme_changes(p.tenant, &[done], self.now_s())
+                self.acme_writes
+                    .changes(p.tenant, AcmeOp::Changes(vec![done]))
                     .await?;
             }
             Err(e) => {
@@ -1592,8 +1613,8 @@ impl Authority {
                 };
                 let mut back = AcmeStateChange::new(AcmeObject::Order, id, &["processing"], to);
                 back.error = error;
-                self.store
-                    .apply_acme_changes(p.tenant, &[back], self.now_s())
+                self.acme_writes
+                    .changes(p.tenant, AcmeOp::Changes(vec![back]))
                     .await?;
                 return Err(e);
             }

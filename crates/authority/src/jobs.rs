@@ -126,7 +126,7 @@ impl From<JobRecord> for JobView {
 pub(crate) struct JobsState {
     handlers: RwLock<HashMap<String, Arc<dyn JobHandler>>>,
     /// Woken when this replica enqueues a job.
-    wake: Notify,
+    pub(crate) wake: Notify,
     /// This runner's name in leases.
     holder: String,
 }

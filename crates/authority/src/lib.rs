@@ -167,8 +167,8 @@ pub struct Authority {
     refusals: refusals::RefusalAuditor,
     /// The secret ACME EAB keys are derived from (set by the server from the KEK).
     pub(crate) acme_eab_secret: std::sync::OnceLock<zeroize::Zeroizing<[u8; 32]>>,
-    /// Records ACME nonces as used, group-committed.
-    pub(crate) acme_nonces: nonces::NonceBatcher,
+    /// ACME writes (nonces, transitions, orders), group-committed.
+    pub(crate) acme_writes: nonces::AcmeWriter,
     /// ACME provisioners by name, trusted for [`acme::PROVISIONER_TTL`].
     pub(crate) acme_provisioners:
         RwLock<HashMap<String, (std::time::Instant, acme::AcmeProvisioner)>>,
@@ -186,7 +186,7 @@ impl Authority {
         let committer =
             GroupCommitter::start(store.clone(), config.max_batch.max(1), config.queue.max(1));
         let refusals = refusals::RefusalAuditor::start(store.clone());
-        let acme_nonces = nonces::NonceBatcher::start(store.clone(), clock.clone());
+        let acme_writes = nonces::AcmeWriter::start(store.clone(), clock.clone());
         Self {
             store,
             keys,
@@ -206,7 +206,7 @@ impl Authority {
             refusals,
             acme_eab_secret: std::sync::OnceLock::new(),
             acme_provisioners: RwLock::default(),
-            acme_nonces,
+            acme_writes,
         }
     }
 

@@ -1,30 +1,31 @@
-//! Single-use ACME nonces, group-committed: one writer task records every nonce that
-//! arrived while the last transaction ran in one transaction per tenant, so a burst of
-//! requests costs one commit (one fsync on SQLite) instead of one each. Every caller still
-//! waits until its nonce is durably recorded before its request goes on.
+//! ACME writes, group-committed: one writer task applies every ACME write that arrived
+//! while the last transaction ran (nonces recorded as used, state transitions, new orders,
+//! validations started with their job) in one transaction per tenant, each op in its own
+//! savepoint, so a burst of requests costs one commit (one fsync on SQLite) instead of one
+//! each. Every caller still waits until its write is durably committed before it answers.
 
 use crate::error::{AuthorityError, ErrorKind};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
-use trustbox_store::{Store, StoreError};
+use trustbox_store::{AcmeOp, AcmeOpOutcome, Store, StoreError};
 use trustbox_types::{Clock, TenantId};
 
-type Reply = oneshot::Sender<Result<bool, StoreError>>;
-type Item = (TenantId, String, i64, Reply);
+type Reply = oneshot::Sender<Result<AcmeOpOutcome, StoreError>>;
+type Item = (TenantId, AcmeOp, Reply);
 
-/// Most nonces per transaction.
+/// Most ops per transaction.
 const MAX_BATCH: usize = 512;
-/// Most nonces waiting; beyond it requests are shed (`Unavailable`).
+/// Most ops waiting; beyond it requests are shed (`Unavailable`).
 const QUEUE: usize = 8192;
 
-/// Handle to the nonce writer task.
+/// Handle to the ACME writer task.
 #[derive(Clone, Debug)]
-pub(crate) struct NonceBatcher {
+pub(crate) struct AcmeWriter {
     tx: mpsc::Sender<Item>,
 }
 
-impl NonceBatcher {
+impl AcmeWriter {
     /// Starts the writer task (within a Tokio runtime).
     pub(crate) fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -32,30 +33,54 @@ impl NonceBatcher {
         Self { tx }
     }
 
-    /// Records nonce `id` of `tenant` (valid until `expires_at`) as used; `false` if it
-    /// was used before. Returns once the record is committed.
+    /// Applies `op` for `tenant`, returning once it is committed.
+    pub(crate) async fn apply(
+        &self,
+        tenant: TenantId,
+        op: AcmeOp,
+    ) -> Result<AcmeOpOutcome, AuthorityError> {
+        let (reply, wait) = oneshot::channel();
+        self.tx.try_send((tenant, op, reply)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => AuthorityError::new(
+                ErrorKind::Unavailable,
+                "overloaded",
+                "too many requests in flight; retry shortly",
+            ),
+            mpsc::error::TrySendError::Closed(_) => AuthorityError::internal("ACME writer stopped"),
+        })?;
+        match wait.await {
+            Ok(Ok(AcmeOpOutcome::Failed(e))) | Ok(Err(e)) => Err(e.into()),
+            Ok(Ok(outcome)) => Ok(outcome),
+            Err(_) => Err(AuthorityError::internal("ACME writer dropped a request")),
+        }
+    }
+
+    /// Records a nonce as used; `false` if it was used before.
     pub(crate) async fn consume(
         &self,
         tenant: TenantId,
         id: &str,
         expires_at: i64,
     ) -> Result<bool, AuthorityError> {
-        let (reply, wait) = oneshot::channel();
-        self.tx
-            .try_send((tenant, id.to_owned(), expires_at, reply))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => AuthorityError::new(
-                    ErrorKind::Unavailable,
-                    "overloaded",
-                    "too many requests in flight; retry shortly",
-                ),
-                mpsc::error::TrySendError::Closed(_) => {
-                    AuthorityError::internal("nonce writer stopped")
-                }
-            })?;
-        match wait.await {
-            Ok(r) => r.map_err(AuthorityError::from),
-            Err(_) => Err(AuthorityError::internal("nonce writer dropped a request")),
+        let op = AcmeOp::Nonce {
+            id: id.to_owned(),
+            expires_at,
+        };
+        match self.apply(tenant, op).await? {
+            AcmeOpOutcome::Fresh(f) => Ok(f),
+            _ => Err(AuthorityError::internal("unexpected nonce outcome")),
+        }
+    }
+
+    /// Applies a compare-and-set group (optionally with a job): whether it applied.
+    pub(crate) async fn changes(
+        &self,
+        tenant: TenantId,
+        op: AcmeOp,
+    ) -> Result<bool, AuthorityError> {
+        match self.apply(tenant, op).await? {
+            AcmeOpOutcome::Applied(a) => Ok(a),
+            _ => Err(AuthorityError::internal("unexpected change outcome")),
         }
     }
 }
@@ -69,25 +94,23 @@ async fn writer(store: Arc<dyn Store>, clock: Arc<dyn Clock>, mut rx: mpsc::Rece
                 Err(_) => break,
             }
         }
-        let mut by_tenant: HashMap<TenantId, Vec<(String, i64, Reply)>> = HashMap::new();
-        for (tenant, id, exp, reply) in batch {
-            by_tenant.entry(tenant).or_default().push((id, exp, reply));
+        let mut by_tenant: HashMap<TenantId, (Vec<AcmeOp>, Vec<Reply>)> = HashMap::new();
+        for (tenant, op, reply) in batch {
+            let e = by_tenant.entry(tenant).or_default();
+            e.0.push(op);
+            e.1.push(reply);
         }
         let now = clock.now().unix_timestamp();
-        for (tenant, items) in by_tenant {
-            let nonces: Vec<(String, i64)> = items
-                .iter()
-                .map(|(id, exp, _)| (id.clone(), *exp))
-                .collect();
-            match store.consume_acme_nonces(tenant, &nonces, now).await {
-                Ok(fresh) => {
-                    for ((_, _, reply), f) in items.into_iter().zip(fresh) {
-                        let _ = reply.send(Ok(f));
+        for (tenant, (ops, replies)) in by_tenant {
+            match store.apply_acme_batch(tenant, &ops, now).await {
+                Ok(outcomes) => {
+                    for (reply, o) in replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(Ok(o));
                     }
                 }
                 Err(e) => {
                     let text = e.to_string();
-                    for (_, _, reply) in items {
+                    for reply in replies {
                         let _ = reply.send(Err(StoreError::Backend(text.clone())));
                     }
                 }

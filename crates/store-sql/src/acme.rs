@@ -103,6 +103,166 @@ macro_rules! __impl_sql_acme {
             })
         }
 
+        async fn acme_insert_order_on(
+            tx: &mut Conn,
+            o: &$crate::__rt::store::AcmeOrderRecord,
+            authorizations: &[$crate::__rt::store::AcmeAuthorizationRecord],
+            challenges: &[$crate::__rt::store::AcmeChallengeRecord],
+        ) -> Result<(), StoreError> {
+            let t = o.tenant.to_string();
+            $crate::__rt::sqlx::query(&format!(
+                "INSERT INTO acme_orders ({ACME_ORDER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            ))
+            .bind(&t)
+            .bind(&o.id)
+            .bind(&o.provisioner)
+            .bind(&o.account_id)
+            .bind(&o.status)
+            .bind(o.expires_at)
+            .bind(&o.identifiers)
+            .bind(&o.profile)
+            .bind(o.not_before)
+            .bind(o.not_after)
+            .bind(&o.replaces)
+            .bind(&o.replaces_ari)
+            .bind(&o.error)
+            .bind(&o.certificate_id)
+            .bind(o.created_at)
+            .bind(o.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+            for a in authorizations {
+                $crate::__rt::sqlx::query(&format!(
+                    "INSERT INTO acme_authorizations ({ACME_AUTHZ_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                ))
+                .bind(&t)
+                .bind(&a.id)
+                .bind(&a.order_id)
+                .bind(&a.identifier_type)
+                .bind(&a.identifier_value)
+                .bind(a.wildcard)
+                .bind(&a.status)
+                .bind(a.expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+            }
+            for c in challenges {
+                $crate::__rt::sqlx::query(&format!(
+                    "INSERT INTO acme_challenges ({ACME_CHALLENGE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ))
+                .bind(&t)
+                .bind(&c.id)
+                .bind(&c.authz_id)
+                .bind(&c.kind)
+                .bind(&c.token)
+                .bind(&c.status)
+                .bind(c.validated_at)
+                .bind(&c.error)
+                .bind(c.updated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+            }
+            Ok(())
+        }
+
+        /// Applies `changes` on `tx`; `false` at the first one that does not apply (the
+        /// caller rolls back).
+        async fn acme_changes_on(
+            tx: &mut Conn,
+            t: &str,
+            changes: &[$crate::__rt::store::AcmeStateChange],
+            now: i64,
+        ) -> Result<bool, StoreError> {
+            use $crate::__rt::store::AcmeObject;
+            for c in changes {
+                if c.from.is_empty() || c.from.len() > 8 {
+                    return Err(StoreError::Backend("a state change names 1 to 8 source states".into()));
+                }
+                let first = if c.object == AcmeObject::Authorization { 4 } else { 7 };
+                let from: Vec<String> = (0..c.from.len()).map(|i| format!("${}", i + first)).collect();
+                let from = from.join(", ");
+                let sql = match c.object {
+                    AcmeObject::Order => format!(
+                        "UPDATE acme_orders SET status = $1, error = COALESCE($2, error), \
+                         certificate_id = COALESCE($3, certificate_id), updated_at = $4 \
+                         WHERE tenant_id = $5 AND id = $6 AND status IN ({from})"
+                    ),
+                    AcmeObject::Authorization => format!(
+                        "UPDATE acme_authorizations SET status = $1 \
+                         WHERE tenant_id = $2 AND id = $3 AND status IN ({from})"
+                    ),
+                    AcmeObject::Challenge => format!(
+                        "UPDATE acme_challenges SET status = $1, error = COALESCE($2, error), \
+                         validated_at = COALESCE($3, validated_at), updated_at = $4 \
+                         WHERE tenant_id = $5 AND id = $6 AND status IN ({from})"
+                    ),
+                };
+                let mut q = $crate::__rt::sqlx::query(&sql).bind(&c.to);
+                q = match c.object {
+                    AcmeObject::Order => q.bind(&c.error).bind(&c.certificate_id).bind(now),
+                    AcmeObject::Challenge => q.bind(&c.error).bind(c.validated_at).bind(now),
+                    AcmeObject::Authorization => q,
+                };
+                q = q.bind(t).bind(&c.id);
+                for f in &c.from {
+                    q = q.bind(f);
+                }
+                if q.execute(&mut *tx).await.map_err(be)?.rows_affected() != 1 {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+
+        async fn acme_insert_account_on(
+            tx: &mut Conn,
+            a: &$crate::__rt::store::AcmeAccountRecord,
+            event: &NewAuditEvent,
+        ) -> Result<(), StoreError> {
+            $crate::__rt::sqlx::query(&format!(
+                "INSERT INTO acme_accounts ({ACME_ACCOUNT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ))
+            .bind(a.tenant.to_string())
+            .bind(&a.id)
+            .bind(&a.provisioner)
+            .bind(&a.thumbprint)
+            .bind(&a.jwk)
+            .bind(&a.status)
+            .bind(&a.contact)
+            .bind(a.created_at)
+            .bind(&a.eab_kid)
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+            if let Some(kid) = &a.eab_kid {
+                let bound = $crate::__rt::sqlx::query(
+                    "UPDATE acme_eab_keys SET status = 'used', account_id = $1, used_at = $2 \
+                     WHERE tenant_id = $3 AND id = $4 AND provisioner = $5 AND status = 'active'",
+                )
+                .bind(&a.id)
+                .bind(a.created_at)
+                .bind(a.tenant.to_string())
+                .bind(kid)
+                .bind(&a.provisioner)
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?
+                .rows_affected();
+                if bound != 1 {
+                    return Err(StoreError::Conflict("the external account key is not active".into()));
+                }
+            }
+    chain(&mut *tx, &[event]).await?;
+            Ok(())
+        }
+
+        async fn acme_savepoint(tx: &mut Conn, sql: &str) -> Result<(), StoreError> {
+            $crate::__rt::sqlx::query(sql).execute(&mut *tx).await.map_err(be).map(drop)
+        }
+
         #[$crate::__rt::async_trait]
         impl $crate::__rt::store::AcmeRepo for $store {
             async fn insert_acme_account(
@@ -111,40 +271,7 @@ macro_rules! __impl_sql_acme {
                 event: &NewAuditEvent,
             ) -> Result<(), StoreError> {
                 let mut tx = self.write_tx(a.tenant).await?;
-                $crate::__rt::sqlx::query(&format!(
-                    "INSERT INTO acme_accounts ({ACME_ACCOUNT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                ))
-                .bind(a.tenant.to_string())
-                .bind(&a.id)
-                .bind(&a.provisioner)
-                .bind(&a.thumbprint)
-                .bind(&a.jwk)
-                .bind(&a.status)
-                .bind(&a.contact)
-                .bind(a.created_at)
-                .bind(&a.eab_kid)
-                .execute(&mut *tx)
-                .await
-                .map_err(be)?;
-                if let Some(kid) = &a.eab_kid {
-                    let bound = $crate::__rt::sqlx::query(
-                        "UPDATE acme_eab_keys SET status = 'used', account_id = $1, used_at = $2 \
-                         WHERE tenant_id = $3 AND id = $4 AND provisioner = $5 AND status = 'active'",
-                    )
-                    .bind(&a.id)
-                    .bind(a.created_at)
-                    .bind(a.tenant.to_string())
-                    .bind(kid)
-                    .bind(&a.provisioner)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(be)?
-                    .rows_affected();
-                    if bound != 1 {
-                        return Err(StoreError::Conflict("the external account key is not active".into()));
-                    }
-                }
-                chain(&mut *tx, &[event]).await?;
+                acme_insert_account_on(&mut *tx, a, event).await?;
                 tx.commit().await.map_err(be)
             }
 
@@ -478,63 +605,8 @@ macro_rules! __impl_sql_acme {
                 authorizations: &[$crate::__rt::store::AcmeAuthorizationRecord],
                 challenges: &[$crate::__rt::store::AcmeChallengeRecord],
             ) -> Result<(), StoreError> {
-                let t = o.tenant.to_string();
                 let mut tx = self.write_tx(o.tenant).await?;
-                $crate::__rt::sqlx::query(&format!(
-                    "INSERT INTO acme_orders ({ACME_ORDER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-                ))
-                .bind(&t)
-                .bind(&o.id)
-                .bind(&o.provisioner)
-                .bind(&o.account_id)
-                .bind(&o.status)
-                .bind(o.expires_at)
-                .bind(&o.identifiers)
-                .bind(&o.profile)
-                .bind(o.not_before)
-                .bind(o.not_after)
-                .bind(&o.replaces)
-                .bind(&o.replaces_ari)
-                .bind(&o.error)
-                .bind(&o.certificate_id)
-                .bind(o.created_at)
-                .bind(o.updated_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(be)?;
-                for a in authorizations {
-                    $crate::__rt::sqlx::query(&format!(
-                        "INSERT INTO acme_authorizations ({ACME_AUTHZ_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                    ))
-                    .bind(&t)
-                    .bind(&a.id)
-                    .bind(&a.order_id)
-                    .bind(&a.identifier_type)
-                    .bind(&a.identifier_value)
-                    .bind(a.wildcard)
-                    .bind(&a.status)
-                    .bind(a.expires_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(be)?;
-                }
-                for c in challenges {
-                    $crate::__rt::sqlx::query(&format!(
-                        "INSERT INTO acme_challenges ({ACME_CHALLENGE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                    ))
-                    .bind(&t)
-                    .bind(&c.id)
-                    .bind(&c.authz_id)
-                    .bind(&c.kind)
-                    .bind(&c.token)
-                    .bind(&c.status)
-                    .bind(c.validated_at)
-                    .bind(&c.error)
-                    .bind(c.updated_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(be)?;
-                }
+                acme_insert_order_on(&mut *tx, o, authorizations, challenges).await?;
                 tx.commit().await.map_err(be)
             }
 
@@ -776,50 +848,113 @@ macro_rules! __impl_sql_acme {
                 changes: &[$crate::__rt::store::AcmeStateChange],
                 now: i64,
             ) -> Result<bool, StoreError> {
-                use $crate::__rt::store::AcmeObject;
                 let t = tenant.to_string();
                 let mut tx = self.write_tx(tenant).await?;
-                for c in changes {
-                    if c.from.is_empty() || c.from.len() > 8 {
-                        return Err(StoreError::Backend("a state change names 1 to 8 source states".into()));
-                    }
-                    let first = if c.object == AcmeObject::Authorization { 4 } else { 7 };
-                    let from: Vec<String> = (0..c.from.len()).map(|i| format!("${}", i + first)).collect();
-                    let from = from.join(", ");
-                    let sql = match c.object {
-                        AcmeObject::Order => format!(
-                            "UPDATE acme_orders SET status = $1, error = COALESCE($2, error), \
-                             certificate_id = COALESCE($3, certificate_id), updated_at = $4 \
-                             WHERE tenant_id = $5 AND id = $6 AND status IN ({from})"
-                        ),
-                        AcmeObject::Authorization => format!(
-                            "UPDATE acme_authorizations SET status = $1 \
-                             WHERE tenant_id = $2 AND id = $3 AND status IN ({from})"
-                        ),
-                        AcmeObject::Challenge => format!(
-                            "UPDATE acme_challenges SET status = $1, error = COALESCE($2, error), \
-                             validated_at = COALESCE($3, validated_at), updated_at = $4 \
-                             WHERE tenant_id = $5 AND id = $6 AND status IN ({from})"
-                        ),
-                    };
-                    let mut q = $crate::__rt::sqlx::query(&sql).bind(&c.to);
-                    q = match c.object {
-                        AcmeObject::Order => q.bind(&c.error).bind(&c.certificate_id).bind(now),
-                        AcmeObject::Challenge => q.bind(&c.error).bind(c.validated_at).bind(now),
-                        AcmeObject::Authorization => q,
-                    };
-                    q = q.bind(&t).bind(&c.id);
-                    for f in &c.from {
-                        q = q.bind(f);
-                    }
-                    let n = q.execute(&mut *tx).await.map_err(be)?.rows_affected();
-                    if n != 1 {
-                        tx.rollback().await.map_err(be)?;
-                        return Ok(false);
-                    }
+                if !acme_changes_on(&mut *tx, &t, changes, now).await? {
+                    tx.rollback().await.map_err(be)?;
+                    return Ok(false);
                 }
                 tx.commit().await.map_err(be)?;
                 Ok(true)
+            }
+
+            async fn apply_acme_batch(
+                &self,
+                tenant: TenantId,
+                ops: &[$crate::__rt::store::AcmeOp],
+                now: i64,
+            ) -> Result<Vec<$crate::__rt::store::AcmeOpOutcome>, StoreError> {
+                use $crate::__rt::store::{AcmeOp, AcmeOpOutcome};
+                let t = tenant.to_string();
+                let mut tx = self.write_tx(tenant).await?;
+                let mut out = Vec::with_capacity(ops.len());
+                for op in ops {
+                    // an op that cannot change anything and then fail needs no savepoint:
+                    // a nonce insert, a single compare-and-set (round trips are the cost)
+                    let guarded = !matches!(op, AcmeOp::Nonce { .. })
+                        && !matches!(op, AcmeOp::Changes(c) if c.len() == 1);
+                    if guarded {
+                        acme_savepoint(&mut *tx, "SAVEPOINT acme_op").await?;
+                    }
+                    let result: Result<AcmeOpOutcome, StoreError> = async {
+                        Ok(match op {
+                            AcmeOp::Nonce { id, expires_at } => {
+                                let n = $crate::__rt::sqlx::query(
+                                    "INSERT INTO acme_nonces (tenant_id, id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                                )
+                                .bind(&t)
+                                .bind(id)
+                                .bind(expires_at)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(be)?
+                                .rows_affected();
+                                AcmeOpOutcome::Fresh(n == 1)
+                            }
+                            AcmeOp::Changes(changes) => {
+                                AcmeOpOutcome::Applied(acme_changes_on(&mut *tx, &t, changes, now).await?)
+                            }
+                            AcmeOp::ChangesThenJob(changes, job) => {
+                                let applied = acme_changes_on(&mut *tx, &t, changes, now).await?;
+                                if applied {
+                                    $crate::__rt::sqlx::query(
+                                        "INSERT INTO jobs (tenant_id, id, kind, dedupe_key, payload, state, attempts, max_attempts, run_at, created_at, updated_at)                                          VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8, $8) ON CONFLICT DO NOTHING",
+                                    )
+                                    .bind(&t)
+                                    .bind(job.id.to_string())
+                                    .bind(&job.kind)
+                                    .bind(&job.key)
+                                    .bind(&job.payload)
+                                    .bind(i64::from(job.max_attempts.max(1)))
+                                    .bind(job.run_at)
+                                    .bind(job.created_at)
+                                    .execute(&mut *tx)
+                                    .await
+                                    .map_err(be)?;
+                                }
+                                AcmeOpOutcome::Applied(applied)
+                            }
+                            AcmeOp::Account(account, event) => {
+                                acme_insert_account_on(&mut *tx, account, event).await?;
+                                AcmeOpOutcome::Done
+                            }
+                            AcmeOp::Order(order, authzs, challenges) => {
+                                acme_insert_order_on(&mut *tx, order, authzs, challenges).await?;
+                                AcmeOpOutcome::Done
+                            }
+                        })
+                    }
+                    .await;
+                    let keep = matches!(
+                        result,
+                        Ok(AcmeOpOutcome::Fresh(_) | AcmeOpOutcome::Done | AcmeOpOutcome::Applied(true))
+                    );
+                    if !guarded {
+                        // a backend error here leaves the transaction unusable: fail it all
+                        if let Err(e) = result {
+                            return Err(e);
+                        }
+                    } else if keep {
+                        acme_savepoint(&mut *tx, "RELEASE SAVEPOINT acme_op").await?;
+                    } else {
+                        acme_savepoint(&mut *tx, "ROLLBACK TO SAVEPOINT acme_op").await?;
+                        acme_savepoint(&mut *tx, "RELEASE SAVEPOINT acme_op").await?;
+                    }
+                    out.push(result.unwrap_or_else(AcmeOpOutcome::Failed));
+                }
+                if ops.iter().any(|o| matches!(o, AcmeOp::Nonce { .. })) {
+                    $crate::__rt::sqlx::query(
+                        "DELETE FROM acme_nonces WHERE (tenant_id, id) IN \
+                         (SELECT tenant_id, id FROM acme_nonces WHERE tenant_id = $1 AND expires_at < $2 LIMIT 1000)",
+                    )
+                    .bind(&t)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                }
+                tx.commit().await.map_err(be)?;
+                Ok(out)
             }
 
             async fn count_acme_orders_since(

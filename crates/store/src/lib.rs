@@ -28,9 +28,9 @@ pub use audit::{event_hash, verify_events, ChainBreak, GENESIS_HASH};
 pub use records::*;
 pub use repo::{
     AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeEabKeyRecord, AcmeObject,
-    AcmeOrderRecord, AcmeProvisionerRecord, AcmeRepo, AcmeStateChange, AuditRepo, CertificateRepo,
-    CoordinationRepo, IssuerRepo, JobFilter, JobFinish, JobRecord, JobState, JobStore, NewJob,
-    OutboxRecord, RevocationRepo, RevokeOutcome, TenantRepo, TokenRepo,
+    AcmeOp, AcmeOpOutcome, AcmeOrderRecord, AcmeProvisionerRecord, AcmeRepo, AcmeStateChange,
+    AuditRepo, CertificateRepo, CoordinationRepo, IssuerRepo, JobFilter, JobFinish, JobRecord,
+    JobState, JobStore, NewJob, OutboxRecord, RevocationRepo, RevokeOutcome, TenantRepo, TokenRepo,
 };
 
 use async_trait::async_trait;

@@ -199,6 +199,46 @@ impl AcmeStateChange {
     }
 }
 
+/// One write of a batch ([`AcmeRepo::apply_acme_batch`]): each succeeds or fails on its
+/// own, and the batch commits once.
+#[derive(Clone, Debug)]
+pub enum AcmeOp {
+    /// Records a nonce as used: [`AcmeOpOutcome::Fresh`].
+    Nonce {
+        /// The nonce's id.
+        id: String,
+        /// When it expires anyway.
+        expires_at: i64,
+    },
+    /// A compare-and-set group, all or nothing: [`AcmeOpOutcome::Applied`].
+    Changes(Vec<AcmeStateChange>),
+    /// A compare-and-set group and, if it applied, a job enqueued with it (unless one of
+    /// its kind and key is active): [`AcmeOpOutcome::Applied`].
+    ChangesThenJob(Vec<AcmeStateChange>, crate::NewJob),
+    /// A new account with its audit event (and its EAB key marked used):
+    /// [`AcmeOpOutcome::Done`], or `Failed(Conflict)` if the key is registered.
+    Account(Box<AcmeAccountRecord>, Box<NewAuditEvent>),
+    /// A new order with its authorizations and challenges: [`AcmeOpOutcome::Done`].
+    Order(
+        Box<AcmeOrderRecord>,
+        Vec<AcmeAuthorizationRecord>,
+        Vec<AcmeChallengeRecord>,
+    ),
+}
+
+/// What one [`AcmeOp`] did.
+#[derive(Debug)]
+pub enum AcmeOpOutcome {
+    /// The nonce was fresh (`false`: used before).
+    Fresh(bool),
+    /// The changes applied (`false`: an object was not in a `from` state; nothing changed).
+    Applied(bool),
+    /// The write was made.
+    Done,
+    /// The write failed; nothing of it was kept.
+    Failed(StoreError),
+}
+
 /// ACME state.
 #[async_trait]
 pub trait AcmeRepo: Send + Sync {
@@ -368,6 +408,15 @@ pub trait AcmeRepo: Send + Sync {
         account: &str,
         since: i64,
     ) -> Result<u64, StoreError>;
+    /// Applies each op of `tenant` in order in one transaction, each in a savepoint (a
+    /// failing op keeps nothing and fails no other); one outcome per op. Drops records of
+    /// nonces expired at `now`.
+    async fn apply_acme_batch(
+        &self,
+        tenant: TenantId,
+        ops: &[AcmeOp],
+        now: i64,
+    ) -> Result<Vec<AcmeOpOutcome>, StoreError>;
     /// Records each nonce `(id, expires_at)` of `tenant` as used, in one transaction;
     /// answers, in order, whether each was fresh (a nonce named twice is fresh once). Drops
     /// records of nonces expired at `now`.

@@ -14,7 +14,7 @@ mod tokens;
 
 pub use acme::{
     AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeEabKeyRecord, AcmeObject,
-    AcmeOrderRecord, AcmeProvisionerRecord, AcmeRepo, AcmeStateChange,
+    AcmeOp, AcmeOpOutcome, AcmeOrderRecord, AcmeProvisionerRecord, AcmeRepo, AcmeStateChange,
 };
 pub use audit::AuditRepo;
 pub use certificates::CertificateRepo;
