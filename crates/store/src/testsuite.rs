@@ -1683,4 +1683,65 @@ async fn acme_orders_and_bindings(store: &dyn Store) {
             .expect("count"),
         0
     );
+    // a batch: each op stands alone (a failing one keeps nothing), one commit
+    use crate::{AcmeOp, AcmeOpOutcome};
+    let twin = AcmeAccountRecord {
+        id: "acct-twin".into(),
+        thumbprint: "thumb-new".into(),
+        eab_kid: None,
+        ..account.clone()
+    };
+    let half = vec![
+        AcmeStateChange::new(AcmeObject::Challenge, "ch-1", &["valid"], "invalid"),
+        AcmeStateChange::new(AcmeObject::Order, "ord-1", &["pending"], "ready"),
+    ];
+    let ops = vec![
+        AcmeOp::Nonce {
+            id: "bn1".into(),
+            expires_at: 900,
+        },
+        AcmeOp::Changes(half),
+        AcmeOp::Account(Box::new(twin), Box::new(event(t, "acme.account.create"))),
+        AcmeOp::Nonce {
+            id: "bn1".into(),
+            expires_at: 900,
+        },
+        AcmeOp::Changes(vec![AcmeStateChange::new(
+            AcmeObject::Authorization,
+            "authz-1",
+            &["valid"],
+            "deactivated",
+        )]),
+    ];
+    let out = store.apply_acme_batch(t, &ops, 50).await.expect("batch");
+    assert!(matches!(out[0], AcmeOpOutcome::Fresh(true)), "{out:?}");
+    assert!(matches!(out[1], AcmeOpOutcome::Applied(false)), "{out:?}");
+    assert!(
+        matches!(out[2], AcmeOpOutcome::Failed(StoreError::Conflict(_))),
+        "the key is registered: {out:?}"
+    );
+    assert!(matches!(out[3], AcmeOpOutcome::Fresh(false)), "{out:?}");
+    assert!(matches!(out[4], AcmeOpOutcome::Applied(true)), "{out:?}");
+    assert_eq!(
+        store
+            .acme_challenge(t, "ch-1")
+            .await
+            .expect("read")
+            .map(|c| c.status),
+        Some("valid".into()),
+        "the half-applied group was rolled back"
+    );
+    assert!(store
+        .acme_account(t, "acct-twin")
+        .await
+        .expect("read")
+        .is_none());
+    assert_eq!(
+        store
+            .acme_authorization(t, "authz-1")
+            .await
+            .expect("read")
+            .map(|a| a.status),
+        Some("deactivated".into())
+    );
 }
