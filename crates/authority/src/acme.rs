@@ -748,7 +748,7 @@ impl Authority {
         label: &str,
     ) -> Result<(AcmeEabKey, Vec<u8>), AuthorityError> {
         let p = self.acme_provisioner_view(principal, provisioner).await?;
-        if label.len() > 128 || label.chars().any(char::is_control) {
+        if label.chars().count() > 128 || label.chars().any(char::is_control) {
             return Err(AuthorityError::invalid(
                 "invalid-label",
                 "a label is at most 128 characters, without control characters",

@@ -343,11 +343,13 @@ async fn nonce_answer(
     }
 }
 
-/// A verified request: what was sent, with which key, by which account.
+/// A verified request: what was sent, with which key, by which account, and the
+/// recording of its nonce as used (awaited before the request writes or answers).
 struct Verified {
     req: Request,
     key: Jwk,
     account: Option<AcmeAccount>,
+    nonce: Option<tokio::task::JoinHandle<Result<bool, AuthorityError>>>,
 }
 
 impl Verified {
@@ -394,17 +396,12 @@ async fn verified(
     }
     let req = parse_request(body, url)?;
     let id = a.nonces.check(&req.header.nonce, a.now())?;
-    if !a
-        .acme
-        .consume_nonce(p, &id.id, id.expires_at)
-        .await
-        .map_err(from_seam)?
-    {
-        return Err(AcmeError::new(
-            ErrorType::BadNonce,
-            "the nonce was used already",
-        ));
-    }
+    // Recording the nonce as used (a commit) runs while the key is looked up and checked;
+    // the request waits for it before it changes anything or answers.
+    let nonce = {
+        let (acme, p, id) = (a.acme.clone(), p.clone(), id);
+        tokio::spawn(async move { acme.consume_nonce(&p, &id.id, id.expires_at).await })
+    };
     let (key, account) = match (&req.header.key, signer) {
         (KeyRef::Jwk(k), Signer::Jwk | Signer::Either) => (k.clone(), None),
         (KeyRef::Kid(kid), Signer::Kid | Signer::Either) => {
@@ -445,7 +442,33 @@ async fn verified(
             ));
         }
     }
-    Ok(Verified { req, key, account })
+    Ok(Verified {
+        req,
+        key,
+        account,
+        nonce: Some(nonce),
+    })
+}
+
+/// Waits for the nonce of a request to be recorded as used; `badNonce` if it was before.
+async fn nonce_fresh(
+    nonce: Option<tokio::task::JoinHandle<Result<bool, AuthorityError>>>,
+) -> Result<(), AcmeError> {
+    let Some(nonce) = nonce else {
+        return Err(AcmeError::new(ErrorType::ServerInternal, "no nonce"));
+    };
+    match nonce.await {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(AcmeError::new(
+            ErrorType::BadNonce,
+            "the nonce was used already",
+        )),
+        Ok(Err(e)) => Err(from_seam(e)),
+        Err(_) => Err(AcmeError::new(
+            ErrorType::ServerInternal,
+            "the nonce could not be recorded",
+        )),
+    }
 }
 
 /// Runs one JWS-authenticated request: looks up the provisioner, verifies, runs `f`,
@@ -468,16 +491,22 @@ where
     let result = async {
         let p = provisioner(&a, name).await?;
         let url = format!("{base}{path}");
-        let v = verified(&a, &p, headers, body, &url, &base, signer).await?;
-        f(
-            Ctx {
-                a: a.clone(),
-                p,
-                base: base.clone(),
-            },
-            v,
-        )
-        .await
+        let mut v = verified(&a, &p, headers, body, &url, &base, signer).await?;
+        let nonce = v.nonce.take();
+        let ctx = Ctx {
+            a: a.clone(),
+            p,
+            base: base.clone(),
+        };
+        if v.req.is_post_as_get() {
+            // a read changes nothing: it runs while the nonce is recorded
+            let (answer, fresh) = tokio::join!(f(ctx, v), nonce_fresh(nonce));
+            fresh?;
+            answer
+        } else {
+            nonce_fresh(nonce).await?;
+            f(ctx, v).await
+        }
     }
     .await;
     match result {

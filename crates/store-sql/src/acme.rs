@@ -281,11 +281,8 @@ macro_rules! __impl_sql_acme {
                 provisioner: &str,
                 thumbprint: &str,
             ) -> Result<Option<$crate::__rt::store::AcmeAccountRecord>, StoreError> {
-                // a single statement reads one snapshot: on an engine without row-level security it
-                // needs no transaction (one round trip instead of three)
-                let row = if $rls {
-                    let mut rtx = self.read_tx(tenant).await?;
-                    let v = $crate::__rt::sqlx::query(&format!(
+                let mut rtx = self.read_tx(tenant).await?;
+                let row = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_ACCOUNT_COLS} FROM acme_accounts WHERE tenant_id = $1 AND provisioner = $2 AND thumbprint = $3"
                 ))
                 .bind(tenant.to_string())
@@ -294,19 +291,7 @@ macro_rules! __impl_sql_acme {
                 .fetch_optional(&mut *rtx)
                 .await
                 .map_err(be)?;
-                    rtx.commit().await.map_err(be)?;
-                    v
-                } else {
-                    $crate::__rt::sqlx::query(&format!(
-                    "SELECT {ACME_ACCOUNT_COLS} FROM acme_accounts WHERE tenant_id = $1 AND provisioner = $2 AND thumbprint = $3"
-                ))
-                .bind(tenant.to_string())
-                .bind(provisioner)
-                .bind(thumbprint)
-                .fetch_optional(&self.read)
-                .await
-                .map_err(be)?
-                };
+                rtx.commit().await.map_err(be)?;
                 row.as_ref().map(acme_account_row).transpose()
             }
 
@@ -315,11 +300,8 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 id: &str,
             ) -> Result<Option<$crate::__rt::store::AcmeAccountRecord>, StoreError> {
-                // a single statement reads one snapshot: on an engine without row-level security it
-                // needs no transaction (one round trip instead of three)
-                let row = if $rls {
-                    let mut rtx = self.read_tx(tenant).await?;
-                    let v = $crate::__rt::sqlx::query(&format!(
+                let mut rtx = self.read_tx(tenant).await?;
+                let row = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_ACCOUNT_COLS} FROM acme_accounts WHERE tenant_id = $1 AND id = $2"
                 ))
                 .bind(tenant.to_string())
@@ -327,18 +309,7 @@ macro_rules! __impl_sql_acme {
                 .fetch_optional(&mut *rtx)
                 .await
                 .map_err(be)?;
-                    rtx.commit().await.map_err(be)?;
-                    v
-                } else {
-                    $crate::__rt::sqlx::query(&format!(
-                    "SELECT {ACME_ACCOUNT_COLS} FROM acme_accounts WHERE tenant_id = $1 AND id = $2"
-                ))
-                .bind(tenant.to_string())
-                .bind(id)
-                .fetch_optional(&self.read)
-                .await
-                .map_err(be)?
-                };
+                rtx.commit().await.map_err(be)?;
                 row.as_ref().map(acme_account_row).transpose()
             }
 
@@ -435,28 +406,15 @@ macro_rules! __impl_sql_acme {
                 &self,
                 tenant: TenantId,
             ) -> Result<Vec<$crate::__rt::store::AcmeProvisionerRecord>, StoreError> {
-                // a single statement reads one snapshot: on an engine without row-level security it
-                // needs no transaction (one round trip instead of three)
-                let rows = if $rls {
-                    let mut rtx = self.read_tx(tenant).await?;
-                    let v = $crate::__rt::sqlx::query(&format!(
+                let mut rtx = self.read_tx(tenant).await?;
+                let rows = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_PROVISIONER_COLS} FROM acme_provisioners WHERE tenant_id = $1 ORDER BY name"
                 ))
                 .bind(tenant.to_string())
                 .fetch_all(&mut *rtx)
                 .await
                 .map_err(be)?;
-                    rtx.commit().await.map_err(be)?;
-                    v
-                } else {
-                    $crate::__rt::sqlx::query(&format!(
-                    "SELECT {ACME_PROVISIONER_COLS} FROM acme_provisioners WHERE tenant_id = $1 ORDER BY name"
-                ))
-                .bind(tenant.to_string())
-                .fetch_all(&self.read)
-                .await
-                .map_err(be)?
-                };
+                rtx.commit().await.map_err(be)?;
                 rows.iter().map(acme_provisioner_row).collect()
             }
 
@@ -490,11 +448,8 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 id: &str,
             ) -> Result<Option<$crate::__rt::store::AcmeEabKeyRecord>, StoreError> {
-                // a single statement reads one snapshot: on an engine without row-level security it
-                // needs no transaction (one round trip instead of three)
-                let row = if $rls {
-                    let mut rtx = self.read_tx(tenant).await?;
-                    let v = $crate::__rt::sqlx::query(&format!(
+                let mut rtx = self.read_tx(tenant).await?;
+                let row = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_EAB_COLS} FROM acme_eab_keys WHERE tenant_id = $1 AND id = $2"
                 ))
                 .bind(tenant.to_string())
@@ -502,18 +457,7 @@ macro_rules! __impl_sql_acme {
                 .fetch_optional(&mut *rtx)
                 .await
                 .map_err(be)?;
-                    rtx.commit().await.map_err(be)?;
-                    v
-                } else {
-                    $crate::__rt::sqlx::query(&format!(
-                    "SELECT {ACME_EAB_COLS} FROM acme_eab_keys WHERE tenant_id = $1 AND id = $2"
-                ))
-                .bind(tenant.to_string())
-                .bind(id)
-                .fetch_optional(&self.read)
-                .await
-                .map_err(be)?
-                };
+                rtx.commit().await.map_err(be)?;
                 row.as_ref().map(acme_eab_row).transpose()
             }
 
@@ -522,11 +466,8 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 provisioner: &str,
             ) -> Result<Vec<$crate::__rt::store::AcmeEabKeyRecord>, StoreError> {
-                // a single statement reads one snapshot: on an engine without row-level security it
-                // needs no transaction (one round trip instead of three)
-                let rows = if $rls {
-                    let mut rtx = self.read_tx(tenant).await?;
-                    let v = $crate::__rt::sqlx::query(&format!(
+                let mut rtx = self.read_tx(tenant).await?;
+                let rows = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_EAB_COLS} FROM acme_eab_keys WHERE tenant_id = $1 AND provisioner = $2 \
                      ORDER BY created_at DESC, id DESC"
                 ))
@@ -535,19 +476,7 @@ macro_rules! __impl_sql_acme {
                 .fetch_all(&mut *rtx)
                 .await
                 .map_err(be)?;
-                    rtx.commit().await.map_err(be)?;
-                    v
-                } else {
-                    $crate::__rt::sqlx::query(&format!(
-                    "SELECT {ACME_EAB_COLS} FROM acme_eab_keys WHERE tenant_id = $1 AND provisioner = $2 \
-                     ORDER BY created_at DESC, id DESC"
-                ))
-                .bind(tenant.to_string())
-                .bind(provisioner)
-                .fetch_all(&self.read)
-                .await
-                .map_err(be)?
-                };
+                rtx.commit().await.map_err(be)?;
                 rows.iter().map(acme_eab_row).collect()
             }
 
@@ -615,11 +544,8 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 id: &str,
             ) -> Result<Option<$crate::__rt::store::AcmeOrderRecord>, StoreError> {
-                // a single statement reads one snapshot: on an engine without row-level security it
-                // needs no transaction (one round trip instead of three)
-                let row = if $rls {
-                    let mut rtx = self.read_tx(tenant).await?;
-                    let v = $crate::__rt::sqlx::query(&format!(
+                let mut rtx = self.read_tx(tenant).await?;
+                let row = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_ORDER_COLS} FROM acme_orders WHERE tenant_id = $1 AND id = $2"
                 ))
                 .bind(tenant.to_string())
@@ -627,18 +553,7 @@ macro_rules! __impl_sql_acme {
                 .fetch_optional(&mut *rtx)
                 .await
                 .map_err(be)?;
-                    rtx.commit().await.map_err(be)?;
-                    v
-                } else {
-                    $crate::__rt::sqlx::query(&format!(
-                    "SELECT {ACME_ORDER_COLS} FROM acme_orders WHERE tenant_id = $1 AND id = $2"
-                ))
-                .bind(tenant.to_string())
-                .bind(id)
-                .fetch_optional(&self.read)
-                .await
-                .map_err(be)?
-                };
+                rtx.commit().await.map_err(be)?;
                 row.as_ref().map(acme_order_row).transpose()
             }
 
@@ -647,11 +562,8 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 certificate_id: &str,
             ) -> Result<Option<String>, StoreError> {
-                // a single statement reads one snapshot: on an engine without row-level security it
-                // needs no transaction (one round trip instead of three)
-                let id: Option<String> = if $rls {
-                    let mut rtx = self.read_tx(tenant).await?;
-                    let v = $crate::__rt::sqlx::query_scalar(
+                let mut rtx = self.read_tx(tenant).await?;
+                let id: Option<String> = $crate::__rt::sqlx::query_scalar(
                     "SELECT id FROM acme_orders WHERE tenant_id = $1 AND replaces = $2 AND status = 'valid' LIMIT 1",
                 )
                 .bind(tenant.to_string())
@@ -659,18 +571,7 @@ macro_rules! __impl_sql_acme {
                 .fetch_optional(&mut *rtx)
                 .await
                 .map_err(be)?;
-                    rtx.commit().await.map_err(be)?;
-                    v
-                } else {
-                    $crate::__rt::sqlx::query_scalar(
-                    "SELECT id FROM acme_orders WHERE tenant_id = $1 AND replaces = $2 AND status = 'valid' LIMIT 1",
-                )
-                .bind(tenant.to_string())
-                .bind(certificate_id)
-                .fetch_optional(&self.read)
-                .await
-                .map_err(be)?
-                };
+                rtx.commit().await.map_err(be)?;
                 Ok(id)
             }
 
@@ -681,11 +582,8 @@ macro_rules! __impl_sql_acme {
                 offset: u32,
                 limit: u32,
             ) -> Result<Vec<String>, StoreError> {
-                // a single statement reads one snapshot: on an engine without row-level security it
-                // needs no transaction (one round trip instead of three)
-                let ids: Vec<String> = if $rls {
-                    let mut rtx = self.read_tx(tenant).await?;
-                    let v = $crate::__rt::sqlx::query_scalar(
+                let mut rtx = self.read_tx(tenant).await?;
+                let ids: Vec<String> = $crate::__rt::sqlx::query_scalar(
                     "SELECT id FROM acme_orders WHERE tenant_id = $1 AND account_id = $2 \
                      ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
                 )
@@ -696,21 +594,7 @@ macro_rules! __impl_sql_acme {
                 .fetch_all(&mut *rtx)
                 .await
                 .map_err(be)?;
-                    rtx.commit().await.map_err(be)?;
-                    v
-                } else {
-                    $crate::__rt::sqlx::query_scalar(
-                    "SELECT id FROM acme_orders WHERE tenant_id = $1 AND account_id = $2 \
-                     ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
-                )
-                .bind(tenant.to_string())
-                .bind(account_id)
-                .bind(i64::from(limit))
-                .bind(i64::from(offset))
-                .fetch_all(&self.read)
-                .await
-                .map_err(be)?
-                };
+                rtx.commit().await.map_err(be)?;
                 Ok(ids)
             }
 
@@ -719,11 +603,8 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 order_id: &str,
             ) -> Result<Vec<$crate::__rt::store::AcmeAuthorizationRecord>, StoreError> {
-                // a single statement reads one snapshot: on an engine without row-level security it
-                // needs no transaction (one round trip instead of three)
-                let rows = if $rls {
-                    let mut rtx = self.read_tx(tenant).await?;
-                    let v = $crate::__rt::sqlx::query(&format!(
+                let mut rtx = self.read_tx(tenant).await?;
+                let rows = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_AUTHZ_COLS} FROM acme_authorizations WHERE tenant_id = $1 AND order_id = $2 ORDER BY id"
                 ))
                 .bind(tenant.to_string())
@@ -731,18 +612,7 @@ macro_rules! __impl_sql_acme {
                 .fetch_all(&mut *rtx)
                 .await
                 .map_err(be)?;
-                    rtx.commit().await.map_err(be)?;
-                    v
-                } else {
-                    $crate::__rt::sqlx::query(&format!(
-                    "SELECT {ACME_AUTHZ_COLS} FROM acme_authorizations WHERE tenant_id = $1 AND order_id = $2 ORDER BY id"
-                ))
-                .bind(tenant.to_string())
-                .bind(order_id)
-                .fetch_all(&self.read)
-                .await
-                .map_err(be)?
-                };
+                rtx.commit().await.map_err(be)?;
                 rows.iter().map(acme_authz_row).collect()
             }
 
@@ -751,11 +621,8 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 id: &str,
             ) -> Result<Option<$crate::__rt::store::AcmeAuthorizationRecord>, StoreError> {
-                // a single statement reads one snapshot: on an engine without row-level security it
-                // needs no transaction (one round trip instead of three)
-                let row = if $rls {
-                    let mut rtx = self.read_tx(tenant).await?;
-                    let v = $crate::__rt::sqlx::query(&format!(
+                let mut rtx = self.read_tx(tenant).await?;
+                let row = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_AUTHZ_COLS} FROM acme_authorizations WHERE tenant_id = $1 AND id = $2"
                 ))
                 .bind(tenant.to_string())
@@ -763,18 +630,7 @@ macro_rules! __impl_sql_acme {
                 .fetch_optional(&mut *rtx)
                 .await
                 .map_err(be)?;
-                    rtx.commit().await.map_err(be)?;
-                    v
-                } else {
-                    $crate::__rt::sqlx::query(&format!(
-                    "SELECT {ACME_AUTHZ_COLS} FROM acme_authorizations WHERE tenant_id = $1 AND id = $2"
-                ))
-                .bind(tenant.to_string())
-                .bind(id)
-                .fetch_optional(&self.read)
-                .await
-                .map_err(be)?
-                };
+                rtx.commit().await.map_err(be)?;
                 row.as_ref().map(acme_authz_row).transpose()
             }
 
@@ -783,11 +639,8 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 authz_id: &str,
             ) -> Result<Vec<$crate::__rt::store::AcmeChallengeRecord>, StoreError> {
-                // a single statement reads one snapshot: on an engine without row-level security it
-                // needs no transaction (one round trip instead of three)
-                let rows = if $rls {
-                    let mut rtx = self.read_tx(tenant).await?;
-                    let v = $crate::__rt::sqlx::query(&format!(
+                let mut rtx = self.read_tx(tenant).await?;
+                let rows = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_CHALLENGE_COLS} FROM acme_challenges WHERE tenant_id = $1 AND authz_id = $2 ORDER BY id"
                 ))
                 .bind(tenant.to_string())
@@ -795,18 +648,7 @@ macro_rules! __impl_sql_acme {
                 .fetch_all(&mut *rtx)
                 .await
                 .map_err(be)?;
-                    rtx.commit().await.map_err(be)?;
-                    v
-                } else {
-                    $crate::__rt::sqlx::query(&format!(
-                    "SELECT {ACME_CHALLENGE_COLS} FROM acme_challenges WHERE tenant_id = $1 AND authz_id = $2 ORDER BY id"
-                ))
-                .bind(tenant.to_string())
-                .bind(authz_id)
-                .fetch_all(&self.read)
-                .await
-                .map_err(be)?
-                };
+                rtx.commit().await.map_err(be)?;
                 rows.iter().map(acme_challenge_row).collect()
             }
 
@@ -815,11 +657,8 @@ macro_rules! __impl_sql_acme {
                 tenant: TenantId,
                 id: &str,
             ) -> Result<Option<$crate::__rt::store::AcmeChallengeRecord>, StoreError> {
-                // a single statement reads one snapshot: on an engine without row-level security it
-                // needs no transaction (one round trip instead of three)
-                let row = if $rls {
-                    let mut rtx = self.read_tx(tenant).await?;
-                    let v = $crate::__rt::sqlx::query(&format!(
+                let mut rtx = self.read_tx(tenant).await?;
+                let row = $crate::__rt::sqlx::query(&format!(
                     "SELECT {ACME_CHALLENGE_COLS} FROM acme_challenges WHERE tenant_id = $1 AND id = $2"
                 ))
                 .bind(tenant.to_string())
@@ -827,18 +666,7 @@ macro_rules! __impl_sql_acme {
                 .fetch_optional(&mut *rtx)
                 .await
                 .map_err(be)?;
-                    rtx.commit().await.map_err(be)?;
-                    v
-                } else {
-                    $crate::__rt::sqlx::query(&format!(
-                    "SELECT {ACME_CHALLENGE_COLS} FROM acme_challenges WHERE tenant_id = $1 AND id = $2"
-                ))
-                .bind(tenant.to_string())
-                .bind(id)
-                .fetch_optional(&self.read)
-                .await
-                .map_err(be)?
-                };
+                rtx.commit().await.map_err(be)?;
                 row.as_ref().map(acme_challenge_row).transpose()
             }
 
@@ -995,11 +823,8 @@ macro_rules! __impl_sql_acme {
                 account: &str,
                 since: i64,
             ) -> Result<u64, StoreError> {
-                // a single statement reads one snapshot: on an engine without row-level security it
-                // needs no transaction (one round trip instead of three)
-                let n: i64 = if $rls {
-                    let mut rtx = self.read_tx(tenant).await?;
-                    let v = $crate::__rt::sqlx::query_scalar(
+                let mut rtx = self.read_tx(tenant).await?;
+                let n: i64 = $crate::__rt::sqlx::query_scalar(
                     "SELECT count(*) FROM acme_challenges c \
                      JOIN acme_authorizations a ON a.tenant_id = c.tenant_id AND a.id = c.authz_id \
                      JOIN acme_orders o ON o.tenant_id = a.tenant_id AND o.id = a.order_id \
@@ -1011,22 +836,7 @@ macro_rules! __impl_sql_acme {
                 .fetch_one(&mut *rtx)
                 .await
                 .map_err(be)?;
-                    rtx.commit().await.map_err(be)?;
-                    v
-                } else {
-                    $crate::__rt::sqlx::query_scalar(
-                    "SELECT count(*) FROM acme_challenges c \
-                     JOIN acme_authorizations a ON a.tenant_id = c.tenant_id AND a.id = c.authz_id \
-                     JOIN acme_orders o ON o.tenant_id = a.tenant_id AND o.id = a.order_id \
-                     WHERE c.tenant_id = $1 AND c.status = 'invalid' AND c.updated_at >= $2 AND o.account_id = $3",
-                )
-                .bind(tenant.to_string())
-                .bind(since)
-                .bind(account)
-                .fetch_one(&self.read)
-                .await
-                .map_err(be)?
-                };
+                rtx.commit().await.map_err(be)?;
                 Ok(u64::try_from(n).unwrap_or(0))
             }
 

@@ -666,3 +666,55 @@ fn ari_id(der: &[u8]) -> anyhow::Result<String> {
         B64.encode(serial)
     ))
 }
+
+/// A nonce minted by one replica is accepted by another, once: the second use, on either
+/// replica, is `badNonce` (PostgreSQL, two servers sharing the database and the KEK).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nonce_from_one_replica_is_good_once_on_any() -> anyhow::Result<()> {
+    let Some(url) = trustbox_store_postgres::testing::fresh_schema_url().await else {
+        anyhow::ensure!(
+            std::env::var("CI").is_err(),
+            "CI runs this on PostgreSQL: set TRUSTBOX_TEST_DATABASE_URL"
+        );
+        return Ok(());
+    };
+    let a = TestServer::start(&trustbox_testkit::Engine::Postgres(url.clone())).await?;
+    let (_dir_b, b) = trustbox_testkit::start_replica(&a, url).await?;
+    let b_base = format!("https://{}", b.addr);
+    let on_a = Acme::new(&a, "default").await?;
+    let c = Client::new(&b_base, Some(&a.root_pem), None)?.with_timeout(Duration::from_secs(30));
+    let dir = c.get("/acme/default/directory").await?.json()?;
+    let on_b = Acme {
+        c,
+        base: b_base,
+        dir,
+    };
+    let acct = Acct::new()?;
+    let nonce = on_a.nonce().await?;
+    let new_account_b = on_b.url("newAccount");
+    let payload = json!({"termsOfServiceAgreed": true});
+    let jws = acct.sign(&new_account_b, &nonce, Some(&payload), true);
+    let r = on_b
+        .raw(&new_account_b, jws.to_string().into_bytes())
+        .await?;
+    assert_eq!(r.status, 201, "A's nonce is good on B: {}", r.text());
+    problem(
+        &on_b
+            .raw(&new_account_b, jws.to_string().into_bytes())
+            .await?,
+        "badNonce",
+        400,
+    );
+    let new_account_a = on_a.url("newAccount");
+    let jws = acct.sign(&new_account_a, &nonce, Some(&payload), true);
+    problem(
+        &on_a
+            .raw(&new_account_a, jws.to_string().into_bytes())
+            .await?,
+        "badNonce",
+        400,
+    );
+    b.shutdown().await;
+    a.stop().await;
+    Ok(())
+}

@@ -3,6 +3,7 @@
 //! binding keys, whose HMAC key is shown once.
 
 use super::certificates::rfc3339;
+use super::wire;
 use super::{json, ApiError, ApiJson, ApiPath, App, Auth};
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, TooManyRequests,
@@ -16,6 +17,31 @@ use std::collections::BTreeMap;
 use trustbox_authority::{AcmeEabKey, AcmeProfile, AcmeProvisioner, AcmeSettings};
 use utoipa::ToSchema;
 
+/// A challenge type.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[schema(as = AcmeChallengeType)]
+pub(crate) enum ChallengeName {
+    /// http-01 (RFC 8555 §8.3).
+    #[serde(rename = "http-01")]
+    Http01,
+    /// dns-01 (RFC 8555 §8.4).
+    #[serde(rename = "dns-01")]
+    Dns01,
+    /// tls-alpn-01 (RFC 8737).
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
+}
+
+impl ChallengeName {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Http01 => "http-01",
+            Self::Dns01 => "dns-01",
+            Self::TlsAlpn01 => "tls-alpn-01",
+        }
+    }
+}
+
 /// An ACME profile: a TrustBox profile and a lifetime.
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +52,7 @@ pub(crate) struct AcmeProfileBody {
     profile: String,
     /// Lifetime in days (the TrustBox profile bounds it).
     #[schema(minimum = 1, maximum = 3650)]
+    #[serde(deserialize_with = "wire::integer")]
     validity_days: u32,
     /// What it is for (shown in the directory's `meta.profiles`).
     #[serde(default)]
@@ -46,22 +73,28 @@ pub(crate) struct SettingsInput {
     /// The profile of orders that name none [default: `tlsserver`].
     default_profile: Option<String>,
     /// Challenge types offered [default: all three].
-    challenges: Option<Vec<String>>,
+    #[schema(min_items = 1, max_items = 3)]
+    challenges: Option<Vec<ChallengeName>>,
     /// Whether new accounts need an external account binding [default: false].
     eab_required: Option<bool>,
     /// Port http-01 validation connects to [default: 80].
+    #[serde(default, deserialize_with = "wire::opt_integer")]
     #[schema(minimum = 1, maximum = 65535)]
     http01_port: Option<u16>,
     /// Port tls-alpn-01 validation connects to [default: 443].
+    #[serde(default, deserialize_with = "wire::opt_integer")]
     #[schema(minimum = 1, maximum = 65535)]
     tls_alpn01_port: Option<u16>,
     /// New orders per account per hour [default: 300].
+    #[serde(default, deserialize_with = "wire::opt_integer")]
     #[schema(minimum = 1)]
     orders_per_account_per_hour: Option<u32>,
     /// New orders per hour over the provisioner [default: 100000].
+    #[serde(default, deserialize_with = "wire::opt_integer")]
     #[schema(minimum = 1)]
     orders_per_hour: Option<u32>,
     /// Failed validations per account per hour before new orders are refused [default: 60].
+    #[serde(default, deserialize_with = "wire::opt_integer")]
     #[schema(minimum = 1)]
     failed_validations_per_account_per_hour: Option<u32>,
     /// Terms of service URL shown in the directory (accounts must agree).
@@ -103,7 +136,13 @@ impl SettingsInput {
                 })
                 .unwrap_or(d.profiles),
             default_profile: default_profile.unwrap_or(d.default_profile),
-            challenges: challenges.unwrap_or(d.challenges),
+            challenges: challenges
+                .map(|c| {
+                    let mut names: Vec<String> = c.iter().map(|n| n.as_str().to_owned()).collect();
+                    names.dedup();
+                    names
+                })
+                .unwrap_or(d.challenges),
             eab_required: eab_required.unwrap_or(d.eab_required),
             http01_port: http01_port.unwrap_or(d.http01_port),
             tls_alpn01_port: tls_alpn01_port.unwrap_or(d.tls_alpn01_port),
@@ -132,22 +171,28 @@ pub(crate) struct NewProvisionerBody {
     /// The profile of orders that name none.
     default_profile: Option<String>,
     /// Challenge types offered.
-    challenges: Option<Vec<String>>,
+    #[schema(min_items = 1, max_items = 3)]
+    challenges: Option<Vec<ChallengeName>>,
     /// Whether new accounts need an external account binding.
     eab_required: Option<bool>,
     /// Port http-01 validation connects to.
+    #[serde(default, deserialize_with = "wire::opt_integer")]
     #[schema(minimum = 1, maximum = 65535)]
     http01_port: Option<u16>,
     /// Port tls-alpn-01 validation connects to.
+    #[serde(default, deserialize_with = "wire::opt_integer")]
     #[schema(minimum = 1, maximum = 65535)]
     tls_alpn01_port: Option<u16>,
     /// New orders per account per hour.
+    #[serde(default, deserialize_with = "wire::opt_integer")]
     #[schema(minimum = 1)]
     orders_per_account_per_hour: Option<u32>,
     /// New orders per hour over the provisioner.
+    #[serde(default, deserialize_with = "wire::opt_integer")]
     #[schema(minimum = 1)]
     orders_per_hour: Option<u32>,
     /// Failed validations per account per hour.
+    #[serde(default, deserialize_with = "wire::opt_integer")]
     #[schema(minimum = 1)]
     failed_validations_per_account_per_hour: Option<u32>,
     /// Terms of service URL.
@@ -295,7 +340,7 @@ pub(crate) struct ProvisionerList {
 pub(crate) struct NewEabKeyBody {
     /// What it is for (a team, a cluster).
     #[serde(default)]
-    #[schema(max_length = 128)]
+    #[schema(max_length = 128, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     label: String,
 }
 

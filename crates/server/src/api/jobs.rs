@@ -169,7 +169,7 @@ pub(crate) async fn list_jobs(
     if !(1..=1000).contains(&limit) {
         return Err(bad("limit must be between 1 and 1000".into()));
     }
-    if q.kind.as_ref().is_some_and(|k| k.len() > 64) {
+    if q.kind.as_ref().is_some_and(|k| k.chars().count() > 64) {
         return Err(bad("kind is at most 64 characters".into()));
     }
     let query = JobQuery {
