@@ -85,13 +85,17 @@ impl SqliteStore {
             .statement_cache_capacity(256)
             .pragma("temp_store", "memory")
             .foreign_keys(true);
+        // A file connection cannot go stale: no ping (a round trip to the connection's
+        // worker thread) before each acquire.
         let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .connect_with(base.clone().create_if_missing(true))
             .await
             .map_err(map_sqlx_error)?;
         let read = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(4)
             .connect_with(base.read_only(true))
             .await
