@@ -171,6 +171,27 @@ impl PostgresStore {
         self.sqlx_revoked_for_crl(tenant, issuer, shard, now).await
     }
 
+    /// The rows of `sql` with `params`, read in a transaction bound to `tenant` (RLS).
+    async fn read_rows<T>(
+        &self,
+        tenant: trustbox_types::TenantId,
+        sql: &str,
+        params: &[trustbox_store::rows::SqlValue<'_>],
+        decode: fn(&dyn trustbox_store::rows::RowReader) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.sqlx_read_rows(tenant, sql, params, decode).await
+    }
+
+    /// Applies an ACME write batch in one transaction on the pool.
+    async fn acme_batch(
+        &self,
+        tenant: trustbox_types::TenantId,
+        ops: &[trustbox_store::AcmeOp],
+        now: i64,
+    ) -> Result<Vec<trustbox_store::AcmeOpOutcome>, StoreError> {
+        self.sqlx_acme_batch(tenant, ops, now).await
+    }
+
     /// Applies the pending migrations as the owner, in one transaction under
     /// [`MIGRATION_LOCK`]: creates `schema_migrations` (or adds the columns an older one
     /// lacks), checks the applied history against [`MIGRATIONS`] ([`migrate::plan`]; a

@@ -58,7 +58,10 @@ pub use trustbox_store::rows::decode;
 /// `async fn commit_batch(&self, batch: &[IssuanceRecord]) -> Result<(), StoreError>` (which
 /// may call the generated `sqlx_commit_issuances`) and `async fn fetch_revoked_for_crl(&self,
 /// tenant, issuer, shard, now) -> Result<Vec<RevokedEntry>, StoreError>` (which may call
-/// the generated `sqlx_revoked_for_crl`).
+/// the generated `sqlx_revoked_for_crl`) and `async fn read_rows<T>(&self, tenant, sql,
+/// params, decode) -> Result<Vec<T>, StoreError>` (which may call the generated
+/// `sqlx_read_rows`) and `async fn acme_batch(&self, tenant, ops, now)` (which may call the
+/// generated `sqlx_acme_batch`).
 #[macro_export]
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, lock = $lock:literal, begin = $begin:literal, rls = $rls:literal) => {
@@ -165,6 +168,7 @@ macro_rules! impl_sql_store {
                     SqlValue::Text(x) => b.push_bind(x),
                     SqlValue::OptText(x) => b.push_bind(x),
                     SqlValue::Blob(x) => b.push_bind(x),
+                    SqlValue::Bool(x) => b.push_bind(x),
                 };
             }
 
@@ -178,6 +182,71 @@ macro_rules! impl_sql_store {
                     SqlValue::Text(x) => q.bind(x),
                     SqlValue::OptText(x) => q.bind(x),
                     SqlValue::Blob(x) => q.bind(x),
+                    SqlValue::Bool(x) => q.bind(x),
+                }
+            }
+
+            /// A fetched row as the shared decoders read it.
+            struct SqlxRow<'r>(&'r Row);
+
+            impl rows::RowReader for SqlxRow<'_> {
+                fn text(&self, i: usize) -> Result<String, StoreError> {
+                    self.0.try_get(i).map_err(be)
+                }
+                fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+                    self.0.try_get(i).map_err(be)
+                }
+                fn int(&self, i: usize) -> Result<i64, StoreError> {
+                    self.0.try_get(i).map_err(be)
+                }
+                fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+                    self.0.try_get(i).map_err(be)
+                }
+                fn boolean(&self, i: usize) -> Result<bool, StoreError> {
+                    self.0.try_get(i).map_err(be)
+                }
+            }
+
+            /// Runs `sql` with `params` on `conn` and returns the rows it touched.
+            async fn exec_on(conn: &mut Conn, sql: &str, params: &[SqlValue<'_>]) -> Result<u64, StoreError> {
+                let mut q = $crate::__rt::sqlx::query(sql);
+                for v in params {
+                    q = bind_param(q, *v);
+                }
+                Ok(q.execute(&mut *conn).await.map_err(be)?.rows_affected())
+            }
+
+            impl $store {
+                /// Reads the rows of `sql` with `params` in a read transaction bound to
+                /// `tenant`, each decoded by `decode`: the `sqlx` way of the engine's
+                /// `read_rows`.
+                #[allow(dead_code)]
+                async fn sqlx_read_rows<T>(
+                    &self,
+                    tenant: TenantId,
+                    sql: &str,
+                    params: &[SqlValue<'_>],
+                    decode: fn(&dyn rows::RowReader) -> Result<T, StoreError>,
+                ) -> Result<Vec<T>, StoreError> {
+                    let mut rtx = self.read_tx(tenant).await?;
+                    let mut q = $crate::__rt::sqlx::query(sql);
+                    for v in params {
+                        q = bind_param(q, *v);
+                    }
+                    let found = q.fetch_all(&mut *rtx).await.map_err(be)?;
+                    rtx.commit().await.map_err(be)?;
+                    found.iter().map(|r| decode(&SqlxRow(r))).collect()
+                }
+
+                /// The first row of [`Self::read_rows`], if any.
+                async fn read_row<T>(
+                    &self,
+                    tenant: TenantId,
+                    sql: &str,
+                    params: &[SqlValue<'_>],
+                    decode: fn(&dyn rows::RowReader) -> Result<T, StoreError>,
+                ) -> Result<Option<T>, StoreError> {
+                    Ok(self.read_rows(tenant, sql, params, decode).await?.into_iter().next())
                 }
             }
 

@@ -1,10 +1,13 @@
 //! The SQLite engine: the embedded, zero-configuration default.
 //!
 //! One database file in WAL mode with `synchronous=FULL`: a commit is on disk before it
-//! returns. Issuance batches (group commit) are written by a dedicated writer thread
-//! ([`writer`]) in one transaction each; other writes use a single `sqlx` connection, and
-//! reads a small pool of read-only connections that never block the writer.
+//! returns. Issuance batches and ACME write batches (group commit) are written by a
+//! dedicated writer thread ([`writer`]) in one transaction each; other writes use a single
+//! `sqlx` connection. Reads use a small pool of read-only `sqlx` connections, and the hot
+//! point reads ([`reader`]) read-only `rusqlite` connections on the calling thread; neither
+//! blocks the writer.
 
+mod reader;
 mod writer;
 
 use sqlx::sqlite::{
@@ -71,6 +74,7 @@ pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
     writer: writer::Writer,
+    reader: std::sync::Arc<reader::Reader>,
     path: std::path::PathBuf,
 }
 
@@ -105,6 +109,7 @@ impl SqliteStore {
             read,
             write,
             writer,
+            reader: std::sync::Arc::new(reader::Reader::new(path)),
             path: path.to_owned(),
         })
     }
@@ -135,6 +140,28 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+
+    /// The rows of `sql` with `params`, read on the calling thread ([`reader`]); SQLite has
+    /// no row-level security, the statement's own tenant filter scopes it.
+    async fn read_rows<T>(
+        &self,
+        _tenant: trustbox_types::TenantId,
+        sql: &str,
+        params: &[trustbox_store::rows::SqlValue<'_>],
+        decode: fn(&dyn trustbox_store::rows::RowReader) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.reader.rows(sql, params, decode)
+    }
+
+    /// Applies an ACME write batch on the group-commit writer thread, in one transaction.
+    async fn acme_batch(
+        &self,
+        tenant: trustbox_types::TenantId,
+        ops: &[trustbox_store::AcmeOp],
+        now: i64,
+    ) -> Result<Vec<trustbox_store::AcmeOpOutcome>, StoreError> {
+        self.writer.acme_batch(tenant, ops.to_vec(), now).await
     }
 
     async fn run_migrations(&self) -> Result<(), StoreError> {

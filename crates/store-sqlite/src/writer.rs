@@ -12,8 +12,9 @@ use rusqlite::{params, params_from_iter, Connection, TransactionBehavior};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
+use trustbox_store::acme_rows::{self as acme, OpPlan, Tally};
 use trustbox_store::rows::{self, CertificateRow, ChainLinks, SqlValue};
-use trustbox_store::{IssuanceRecord, NewAuditEvent, StoreError};
+use trustbox_store::{AcmeOp, AcmeOpOutcome, IssuanceRecord, NewAuditEvent, StoreError};
 use trustbox_types::TenantId;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -24,7 +25,8 @@ pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
 }
 
-fn sql_err(e: rusqlite::Error) -> StoreError {
+/// Maps a `rusqlite` error to a [`StoreError`]: constraint violations become `Conflict`.
+pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
     match &e {
         rusqlite::Error::SqliteFailure(f, msg)
             if f.code == rusqlite::ErrorCode::ConstraintViolation =>
@@ -77,10 +79,102 @@ impl Writer {
         rx.await
             .map_err(|_| StoreError::Backend("the writer thread dropped a batch".into()))?
     }
+
+    /// Applies an ACME write batch ([`trustbox_store::AcmeRepo::apply_acme_batch`]) in one
+    /// transaction on the writer thread, each op as `trustbox_store::acme_rows` plans it.
+    pub(crate) async fn acme_batch(
+        &self,
+        tenant: TenantId,
+        ops: Vec<AcmeOp>,
+        now: i64,
+    ) -> Result<Vec<AcmeOpOutcome>, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |conn: &mut Connection| {
+                let _ = tx.send(acme_batch(conn, tenant, &ops, now));
+            }))
+            .map_err(|_| StoreError::Backend("the writer thread has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("the writer thread dropped a batch".into()))?
+    }
+}
+
+/// Runs `sql` with `params` on `conn`; the rows it changed.
+fn exec(conn: &Connection, sql: &str, params: &[SqlValue<'_>]) -> Result<u64, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(sql_err)?;
+    let n = stmt
+        .execute(params_from_iter(params.iter().map(|v| Bind(*v))))
+        .map_err(sql_err)?;
+    Ok(n as u64)
+}
+
+/// The ACME write batch: each op's plan in a savepoint where it can fail halfway, expired
+/// nonces pruned, one commit.
+fn acme_batch(
+    conn: &mut Connection,
+    tenant: TenantId,
+    ops: &[AcmeOp],
+    now: i64,
+) -> Result<Vec<AcmeOpOutcome>, StoreError> {
+    let t = tenant.to_string();
+    let job_ids: Vec<String> = ops.iter().map(acme::job_id).collect();
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_err)?;
+    let mut out = Vec::with_capacity(ops.len());
+    for (op, job_id) in ops.iter().zip(&job_ids) {
+        let plan = match acme::plan(&t, op, job_id, now) {
+            Ok(plan) => plan,
+            Err(e) => {
+                out.push(AcmeOpOutcome::Failed(e));
+                continue;
+            }
+        };
+        if plan.guarded {
+            exec(&tx, "SAVEPOINT acme_op", &[])?;
+        }
+        let result = acme_op(&tx, &plan);
+        if !plan.guarded {
+            // an error here may leave the transaction unusable: fail it all
+            if let Err(e) = result {
+                return Err(e);
+            }
+        } else if matches!(&result, Ok(o) if OpPlan::keeps(o)) {
+            exec(&tx, "RELEASE SAVEPOINT acme_op", &[])?;
+        } else {
+            exec(&tx, "ROLLBACK TO SAVEPOINT acme_op", &[])?;
+            exec(&tx, "RELEASE SAVEPOINT acme_op", &[])?;
+        }
+        out.push(result.unwrap_or_else(AcmeOpOutcome::Failed));
+    }
+    if ops.iter().any(|o| matches!(o, AcmeOp::Nonce { .. })) {
+        exec(
+            &tx,
+            acme::PRUNE_NONCES,
+            &[SqlValue::Text(&t), SqlValue::Int(now)],
+        )?;
+    }
+    tx.commit().map_err(sql_err)?;
+    Ok(out)
+}
+
+/// Runs one op's steps and, if they applied, appends its audit event.
+fn acme_op(conn: &Connection, plan: &OpPlan<'_>) -> Result<AcmeOpOutcome, StoreError> {
+    let mut tally = Tally::default();
+    for step in &plan.steps {
+        let n = exec(conn, &step.sql, &step.values)?;
+        if !tally.record(step.expect, n)? {
+            break;
+        }
+    }
+    if let (true, Some(event)) = (tally.applied(), plan.event) {
+        chain(conn, &[event])?;
+    }
+    Ok(plan.outcome(tally))
 }
 
 /// Binds a [`SqlValue`] as a `rusqlite` parameter without copying it.
-struct Bind<'a>(SqlValue<'a>);
+pub(crate) struct Bind<'a>(pub(crate) SqlValue<'a>);
 
 impl ToSql for Bind<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -90,6 +184,7 @@ impl ToSql for Bind<'_> {
             SqlValue::Text(x) => ValueRef::Text(x.as_bytes()),
             SqlValue::OptText(x) => x.map_or(ValueRef::Null, |x| ValueRef::Text(x.as_bytes())),
             SqlValue::Blob(x) => ValueRef::Blob(x),
+            SqlValue::Bool(x) => ValueRef::Integer(i64::from(x)),
         }))
     }
 }
@@ -173,7 +268,7 @@ pub(crate) fn revoked_for_crl(
 
 /// Appends `events` to their tenants' chains ([`ChainLinks`] computes the links); the
 /// IMMEDIATE transaction holds the write lock.
-fn chain(tx: &rusqlite::Transaction<'_>, events: &[&NewAuditEvent]) -> Result<(), StoreError> {
+fn chain(tx: &Connection, events: &[&NewAuditEvent]) -> Result<(), StoreError> {
     let mut head = tx
         .prepare_cached(rows::SELECT_AUDIT_HEAD)
         .map_err(sql_err)?;

@@ -15,6 +15,7 @@
 //! SAN index normalisation, the certificate column encoding, the audit-chain links) are pure
 //! functions here, so the SQLite group-commit writer and the `sqlx` path share them.
 
+pub mod acme_rows;
 mod audit;
 pub mod migrate;
 mod records;

@@ -30,6 +30,23 @@ pub enum SqlValue<'a> {
     OptText(Option<&'a str>),
     /// `BYTEA` / `BLOB`.
     Blob(&'a [u8]),
+    /// `BOOLEAN` (PostgreSQL) / `INTEGER` 0 or 1 (SQLite).
+    Bool(bool),
+}
+
+/// A fetched row read by column position, whichever driver fetched it; the decoders of
+/// stored records ([`crate::acme_rows`]) take one, so every engine decodes a row the same way.
+pub trait RowReader {
+    /// A `TEXT` column.
+    fn text(&self, i: usize) -> Result<String, StoreError>;
+    /// A nullable `TEXT` column.
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
+    /// A `BIGINT` / `INTEGER` column.
+    fn int(&self, i: usize) -> Result<i64, StoreError>;
+    /// A nullable `BIGINT` / `INTEGER` column.
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError>;
+    /// A `BOOLEAN` column (an `INTEGER` 0 or 1 on SQLite).
+    fn boolean(&self, i: usize) -> Result<bool, StoreError>;
 }
 
 /// Decodes a stored id or enum, reporting corruption rather than panicking.

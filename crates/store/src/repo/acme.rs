@@ -242,12 +242,16 @@ pub enum AcmeOpOutcome {
 /// ACME state.
 #[async_trait]
 pub trait AcmeRepo: Send + Sync {
-    /// Stores a new account with its audit event; `Conflict` if the key is registered.
+    /// Stores a new account with its audit event; `Conflict` if the key is registered. A
+    /// one-op [`AcmeRepo::apply_acme_batch`].
     async fn insert_acme_account(
         &self,
         account: &AcmeAccountRecord,
         event: &NewAuditEvent,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        let op = AcmeOp::Account(Box::new(account.clone()), Box::new(event.clone()));
+        only(self.apply_acme_batch(account.tenant, &[op], 0).await?).map(drop)
+    }
     /// The account of `provisioner` whose key has `thumbprint`.
     async fn acme_account_by_thumbprint(
         &self,
@@ -335,12 +339,20 @@ pub trait AcmeRepo: Send + Sync {
         event: &NewAuditEvent,
     ) -> Result<AcmeAccountRecord, StoreError>;
     /// Stores a new order with its authorizations and their challenges, in one transaction.
+    /// A one-op [`AcmeRepo::apply_acme_batch`].
     async fn insert_acme_order(
         &self,
         order: &AcmeOrderRecord,
         authorizations: &[AcmeAuthorizationRecord],
         challenges: &[AcmeChallengeRecord],
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        let op = AcmeOp::Order(
+            Box::new(order.clone()),
+            authorizations.to_vec(),
+            challenges.to_vec(),
+        );
+        only(self.apply_acme_batch(order.tenant, &[op], 0).await?).map(drop)
+    }
     /// The tenant's order `id`.
     async fn acme_order(
         &self,
@@ -386,13 +398,18 @@ pub trait AcmeRepo: Send + Sync {
         id: &str,
     ) -> Result<Option<AcmeChallengeRecord>, StoreError>;
     /// Applies every change, in order, in one transaction at `now`; if any object is not in
-    /// one of its `from` statuses, nothing changes and the answer is `false`.
+    /// one of its `from` statuses, nothing changes and the answer is `false`. A one-op
+    /// [`AcmeRepo::apply_acme_batch`].
     async fn apply_acme_changes(
         &self,
         tenant: TenantId,
         changes: &[AcmeStateChange],
         now: i64,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        let op = AcmeOp::Changes(changes.to_vec());
+        only(self.apply_acme_batch(tenant, &[op], now).await?)
+            .map(|o| matches!(o, AcmeOpOutcome::Applied(true)))
+    }
     /// Orders placed with `provisioner` since `since` (by `account` only, if given).
     async fn count_acme_orders_since(
         &self,
@@ -425,7 +442,26 @@ pub trait AcmeRepo: Send + Sync {
         tenant: TenantId,
         nonces: &[(String, i64)],
         now: i64,
-    ) -> Result<Vec<bool>, StoreError>;
+    ) -> Result<Vec<bool>, StoreError> {
+        let ops: Vec<AcmeOp> = nonces
+            .iter()
+            .map(|(id, expires_at)| AcmeOp::Nonce {
+                id: id.clone(),
+                expires_at: *expires_at,
+            })
+            .collect();
+        let outcomes = self.apply_acme_batch(tenant, &ops, now).await?;
+        outcomes
+            .into_iter()
+            .map(|o| match o {
+                AcmeOpOutcome::Fresh(fresh) => Ok(fresh),
+                AcmeOpOutcome::Failed(e) => Err(e),
+                other => Err(StoreError::Backend(format!(
+                    "a nonce op answered {other:?}"
+                ))),
+            })
+            .collect()
+    }
     /// Records nonce `id` as used (it is refused anyway after `expires_at`); `false` when it
     /// was used already. Drops records of nonces expired at `now`.
     async fn consume_acme_nonce(
@@ -434,5 +470,20 @@ pub trait AcmeRepo: Send + Sync {
         id: &str,
         expires_at: i64,
         now: i64,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        let nonce = [(id.to_owned(), expires_at)];
+        let fresh = self.consume_acme_nonces(tenant, &nonce, now).await?;
+        Ok(fresh.first().copied().unwrap_or(false))
+    }
+}
+
+/// The outcome of a one-op batch, its failure as an error.
+fn only(outcomes: Vec<AcmeOpOutcome>) -> Result<AcmeOpOutcome, StoreError> {
+    match outcomes.into_iter().next() {
+        Some(AcmeOpOutcome::Failed(e)) => Err(e),
+        Some(outcome) => Ok(outcome),
+        None => Err(StoreError::Backend(
+            "a one-op batch answered nothing".into(),
+        )),
+    }
 }
