@@ -2,8 +2,6 @@
 //! http-01 challenge, finalization with a fresh P-256 CSR and the certificate download,
 //! each step timed.
 
-use crate::http01::Tokens;
-use crate::transport::Transport;
 use instant_acme::{
     Account, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, Order,
     OrderStatus,
@@ -14,6 +12,8 @@ use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use trustbox_acme_bench::http01::Tokens;
+use trustbox_acme_bench::transport::Transport;
 
 /// The timed steps of a flow, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,19 +8,18 @@
 #![forbid(unsafe_code)]
 
 mod flow;
-mod http01;
 mod report;
-mod transport;
 
 use anyhow::Context;
 use clap::Parser;
 use flow::{run_flow, FlowConfig};
-use http01::Tokens;
 use report::{RunInfo, Samples};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use trustbox_acme_bench::http01::{self, Tokens};
+use trustbox_acme_bench::transport;
 
 /// How many failures are printed to stderr as they happen.
 const ERRORS_SHOWN: usize = 5;

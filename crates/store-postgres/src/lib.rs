@@ -62,6 +62,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0009_acme_orders",
         sql: include_str!("../migrations/0009_acme_orders.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_acme_lookups",
+        sql: include_str!("../migrations/0010_acme_lookups.sql"),
+    },
 ];
 /// Advisory lock key serializing migrations across replicas ("tbxmigr").
 const MIGRATION_LOCK: i64 = 0x0074_6278_6d69_6772;

@@ -63,10 +63,20 @@ const MIGRATIONS: &[Migration] = &[
         name: "0008_acme_orders",
         sql: include_str!("../migrations/0008_acme_orders.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_acme_lookups",
+        sql: include_str!("../migrations/0009_acme_lookups.sql"),
+    },
 ];
 /// Migrations that rebuild referenced tables: run with foreign-key enforcement off (it
 /// cannot change inside a transaction) and checked with `foreign_key_check` before commit.
 const REBUILDS: &[i64] = &[3];
+
+/// How much of the database file each connection maps into memory (`PRAGMA mmap_size`):
+/// a page read is then a memory access, not a `pread` copy, which matters because every
+/// commit empties the page cache of every other connection.
+pub(crate) const MMAP_SIZE: &str = "268435456";
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -88,6 +98,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .statement_cache_capacity(256)
             .pragma("temp_store", "memory")
+            .pragma("mmap_size", MMAP_SIZE)
             .foreign_keys(true);
         // A file connection cannot go stale: no ping (a round trip to the connection's
         // worker thread) before each acquire.

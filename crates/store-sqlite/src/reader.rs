@@ -47,6 +47,8 @@ impl Reader {
         .map_err(sql_err)?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(sql_err)?;
+        conn.pragma_update(None, "mmap_size", crate::MMAP_SIZE)
+            .map_err(sql_err)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }

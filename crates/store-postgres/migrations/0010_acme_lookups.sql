@@ -1,0 +1,7 @@
+-- An order's authorizations and an authorization's challenges are read in id order: with
+-- the id in the index the lookup is a range of it, not a scan of the tenant's whole table
+-- in primary-key order (which SQLite chose to satisfy the ORDER BY).
+DROP INDEX acme_authorizations_order;
+CREATE INDEX acme_authorizations_order ON acme_authorizations (tenant_id, order_id, id);
+DROP INDEX acme_challenges_authz;
+CREATE INDEX acme_challenges_authz ON acme_challenges (tenant_id, authz_id, id);
