@@ -130,6 +130,42 @@ impl TestServer {
             .with_timeout(Duration::from_secs(30)))
     }
 
+    /// The inventory entry of the (first) certificate in the PEM file `pem`, found by its
+    /// serial (read with openssl, off the runtime's worker threads: needs the multi-thread
+    /// runtime).
+    pub async fn inventory_entry(&self, pem: &str) -> anyhow::Result<serde_json::Value> {
+        let out = tokio::task::block_in_place(|| {
+            run(
+                "openssl",
+                &["x509", "-noout", "-serial", "-in", pem],
+                Duration::from_secs(30),
+            )
+        })?;
+        anyhow::ensure!(out.ok(), "openssl x509 -serial: {}", out.stderr);
+        let serial = out
+            .stdout
+            .trim()
+            .trim_start_matches("serial=")
+            .to_ascii_lowercase();
+        let list = self
+            .admin()?
+            .get("/api/v1/certificates?limit=1000")
+            .await?
+            .json()?;
+        list["items"]
+            .as_array()
+            .and_then(|a| {
+                a.iter().find(|c| {
+                    c["serial"]
+                        .as_str()
+                        .map(|x| x.to_ascii_lowercase().trim_start_matches('0').to_owned())
+                        == Some(serial.trim_start_matches('0').to_owned())
+                })
+            })
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("serial {serial} is not in the inventory"))
+    }
+
     /// Path of the root CA PEM.
     pub fn root_pem_path(&self) -> PathBuf {
         self.config.data_dir.join("ca").join("root.pem")

@@ -192,35 +192,6 @@ impl Certbot {
     }
 }
 
-/// The inventory entry of the certificate in `pem` (by serial).
-async fn inventory_entry(s: &TestServer, pem: &str) -> anyhow::Result<serde_json::Value> {
-    let out = run(
-        "sh",
-        &["-c", &format!("openssl x509 -noout -serial -in {pem}")],
-        T,
-    )?;
-    let serial = out
-        .stdout
-        .trim()
-        .trim_start_matches("serial=")
-        .to_ascii_lowercase();
-    let list = s
-        .admin()?
-        .get("/api/v1/certificates?limit=1000")
-        .await?
-        .json()?;
-    list["items"]
-        .as_array()
-        .and_then(|a| {
-            a.iter().find(|c| {
-                c["serial"].as_str().map(|x| x.trim_start_matches('0'))
-                    == Some(serial.trim_start_matches('0'))
-            })
-        })
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("serial {serial} is not in the inventory"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certbot_issues_renews_and_revokes_with_http01() -> anyhow::Result<()> {
     let dns = ChallTestSrv::start()?;
@@ -282,7 +253,7 @@ async fn certbot_issues_renews_and_revokes_with_http01() -> anyhow::Result<()> {
             out.stdout,
             out.stderr
         );
-        let first = inventory_entry(&s, &cert).await?;
+        let first = s.inventory_entry(&cert).await?;
         assert_eq!(first["source"], "acme", "{first}");
         assert_eq!(first["sans"], serde_json::json!(["dns:web.example.test"]));
         assert_eq!(first["enrollment"]["label"], "certbot", "{first}");
@@ -297,7 +268,7 @@ async fn certbot_issues_renews_and_revokes_with_http01() -> anyhow::Result<()> {
             out.stdout,
             out.stderr
         );
-        let renewed = inventory_entry(&s, &cert).await?;
+        let renewed = s.inventory_entry(&cert).await?;
         assert_ne!(
             renewed["id"], first["id"],
             "renewal issued a new certificate"
@@ -332,7 +303,7 @@ async fn certbot_issues_renews_and_revokes_with_http01() -> anyhow::Result<()> {
             out.stdout,
             out.stderr
         );
-        let revoked = inventory_entry(&s, &cert).await?;
+        let revoked = s.inventory_entry(&cert).await?;
         assert_eq!(revoked["status"], "revoked", "{revoked}");
         assert_eq!(revoked["revocation_reason"], "keyCompromise", "{revoked}");
         let audit = s.admin()?.get("/api/v1/audit?limit=1000").await?.json()?;

@@ -131,32 +131,7 @@ async fn check_issued(
         )
     })?;
     anyhow::ensure!(out.ok(), "openssl verify: {}{}", out.stdout, out.stderr);
-    let out = tokio::task::block_in_place(|| {
-        run("openssl", &["x509", "-noout", "-serial", "-in", &leaf], T)
-    })?;
-    anyhow::ensure!(out.ok(), "openssl x509: {}", out.stderr);
-    let serial = out
-        .stdout
-        .trim()
-        .trim_start_matches("serial=")
-        .to_ascii_lowercase();
-    let list = s
-        .admin()?
-        .get("/api/v1/certificates?limit=1000")
-        .await?
-        .json()?;
-    let entry = list["items"]
-        .as_array()
-        .and_then(|a| {
-            a.iter().find(|c| {
-                c["serial"]
-                    .as_str()
-                    .map(|x| x.to_ascii_lowercase().trim_start_matches('0').to_owned())
-                    == Some(serial.trim_start_matches('0').to_owned())
-            })
-        })
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("serial {serial} is not in the inventory"))?;
+    let entry = s.inventory_entry(&leaf).await?;
     assert_eq!(entry["source"], "acme", "{entry}");
     assert_eq!(entry["enrollment"]["label"], label, "{entry}");
     assert!(entry["enrollment"]["order"].is_string(), "{entry}");

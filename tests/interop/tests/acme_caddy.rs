@@ -69,32 +69,6 @@ impl Drop for Caddy {
     }
 }
 
-/// The inventory entry of the certificate in `pem` (by serial).
-async fn inventory_entry(s: &TestServer, pem: &str) -> anyhow::Result<serde_json::Value> {
-    let out = blocking("openssl", &["x509", "-noout", "-serial", "-in", pem])?;
-    ensure_ok("openssl x509 -serial", &out)?;
-    let serial = out
-        .stdout
-        .trim()
-        .trim_start_matches("serial=")
-        .to_ascii_lowercase();
-    let list = s
-        .admin()?
-        .get("/api/v1/certificates?limit=1000")
-        .await?
-        .json()?;
-    list["items"]
-        .as_array()
-        .and_then(|a| {
-            a.iter().find(|c| {
-                c["serial"].as_str().map(|x| x.trim_start_matches('0'))
-                    == Some(serial.trim_start_matches('0'))
-            })
-        })
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("serial {serial} is not in the inventory"))
-}
-
 /// The PEM certificates in `text`, in order.
 fn pem_blocks(text: &str) -> Vec<String> {
     const END: &str = "-----END CERTIFICATE-----";
@@ -224,7 +198,7 @@ async fn caddy_serves_with(
         &["verify", "-CAfile", &root, "-untrusted", &chain, &leaf],
     )?;
     ensure_ok(&format!("{what}: openssl verify"), &out)?;
-    let entry = inventory_entry(s, &leaf).await?;
+    let entry = s.inventory_entry(&leaf).await?;
     assert_eq!(entry["source"], "acme", "{entry}");
     assert_eq!(entry["status"], "valid", "{entry}");
     assert_eq!(entry["sans"], serde_json::json!([format!("dns:{SITE}")]));

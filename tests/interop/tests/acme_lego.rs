@@ -88,32 +88,6 @@ async fn provisioner(s: &TestServer, body: serde_json::Value) -> anyhow::Result<
     Ok(())
 }
 
-/// The inventory entry of the certificate in `pem` (its first certificate, by serial).
-async fn inventory_entry(s: &TestServer, pem: &str) -> anyhow::Result<serde_json::Value> {
-    let out = blocking("openssl", &["x509", "-noout", "-serial", "-in", pem])?;
-    ensure_ok("openssl x509 -serial", &out)?;
-    let serial = out
-        .stdout
-        .trim()
-        .trim_start_matches("serial=")
-        .to_ascii_lowercase();
-    let list = s
-        .admin()?
-        .get("/api/v1/certificates?limit=1000")
-        .await?
-        .json()?;
-    list["items"]
-        .as_array()
-        .and_then(|a| {
-            a.iter().find(|c| {
-                c["serial"].as_str().map(|x| x.trim_start_matches('0'))
-                    == Some(serial.trim_start_matches('0'))
-            })
-        })
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("serial {serial} is not in the inventory"))
-}
-
 /// Checks what lego stored for `domain`: the chain verifies against `root`, and the
 /// certificate is in the inventory as an ACME enrollment of provisioner `label` carrying
 /// `sans`. Returns the inventory entry.
@@ -131,7 +105,7 @@ async fn check_issued(
         &["verify", "-CAfile", root, "-untrusted", &issuer, &cert],
     )?;
     ensure_ok("openssl verify", &out)?;
-    let entry = inventory_entry(s, &cert).await?;
+    let entry = s.inventory_entry(&cert).await?;
     assert_eq!(entry["source"], "acme", "{entry}");
     assert_eq!(entry["status"], "valid", "{entry}");
     assert_eq!(entry["sans"], sans, "{entry}");
@@ -209,7 +183,7 @@ async fn lego_issues_and_revokes_with_http01() -> anyhow::Result<()> {
             &["--domains", name, "revoke", "--reason", "4", "--keep"],
         )?;
         ensure_ok(&format!("{engine:?}: lego revoke"), &out)?;
-        let revoked = inventory_entry(&s, &lego.cert(name)).await?;
+        let revoked = s.inventory_entry(&lego.cert(name)).await?;
         assert_eq!(revoked["id"], entry["id"]);
         assert_eq!(revoked["status"], "revoked", "{revoked}");
         assert_eq!(revoked["revocation_reason"], "superseded", "{revoked}");
