@@ -5,3 +5,19 @@ DROP INDEX acme_authorizations_order;
 CREATE INDEX acme_authorizations_order ON acme_authorizations (tenant_id, order_id, id);
 DROP INDEX acme_challenges_authz;
 CREATE INDEX acme_challenges_authz ON acme_challenges (tenant_id, authz_id, id);
+
+-- New orders per provisioner, counted in 10-minute windows: the provisioner-wide rate limit
+-- reads at most seven rows instead of counting every order of the last hour.
+CREATE TABLE acme_order_windows (
+    tenant_id    TEXT NOT NULL REFERENCES tenants(id),
+    provisioner  TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    orders       BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, provisioner, window_start)
+);
+GRANT SELECT, INSERT, UPDATE, DELETE ON acme_order_windows TO trustbox_app;
+ALTER TABLE acme_order_windows ENABLE ROW LEVEL SECURITY;
+ALTER TABLE acme_order_windows FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON acme_order_windows TO trustbox_app
+    USING (tenant_id = current_setting('trustbox.tenant', true))
+    WITH CHECK (tenant_id = current_setting('trustbox.tenant', true));

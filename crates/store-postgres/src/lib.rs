@@ -474,6 +474,7 @@ mod tests {
         "acme_orders",
         "acme_authorizations",
         "acme_challenges",
+        "acme_order_windows",
     ];
 
     /// Row-level security holds in the database itself: the application role with no

@@ -383,11 +383,11 @@ macro_rules! __impl_sql_acme {
                 since: i64,
             ) -> Result<u64, StoreError> {
                 let t = tenant.to_string();
-                let (sql, by) = match account {
-                    Some(account) => (acme::COUNT_ACCOUNT_ORDERS, account),
-                    None => (acme::COUNT_PROVISIONER_ORDERS, provisioner),
+                let (sql, by, from) = match account {
+                    Some(account) => (acme::COUNT_ACCOUNT_ORDERS, account, since),
+                    None => (acme::COUNT_PROVISIONER_ORDERS, provisioner, since - acme::ORDER_WINDOW_S),
                 };
-                let params = [SqlValue::Text(&t), SqlValue::Text(by), SqlValue::Int(since)];
+                let params = [SqlValue::Text(&t), SqlValue::Text(by), SqlValue::Int(from)];
                 let n = self.read_row(tenant, sql, &params, acme::int).await?.unwrap_or(0);
                 Ok(u64::try_from(n).unwrap_or(0))
             }

@@ -111,9 +111,21 @@ pub const ACCOUNT_ORDERS: &str = "SELECT id FROM acme_orders WHERE tenant_id = $
 /// Orders of an account since a time. Parameters: tenant, account, since.
 pub const COUNT_ACCOUNT_ORDERS: &str = "SELECT count(*) FROM acme_orders WHERE tenant_id = $1 \
      AND account_id = $2 AND created_at >= $3";
-/// Orders of a provisioner since a time. Parameters: tenant, provisioner, since.
-pub const COUNT_PROVISIONER_ORDERS: &str = "SELECT count(*) FROM acme_orders WHERE \
-     tenant_id = $1 AND provisioner = $2 AND created_at >= $3";
+/// How long one window of `acme_order_windows` is, in seconds.
+pub const ORDER_WINDOW_S: i64 = 600;
+/// Orders of a provisioner in the windows that start after a time (pass `since` minus
+/// [`ORDER_WINDOW_S`] to cover every window overlapping `since ..`). Parameters: tenant,
+/// provisioner, time.
+pub const COUNT_PROVISIONER_ORDERS: &str = "SELECT CAST(COALESCE(SUM(orders), 0) AS BIGINT) \
+     FROM acme_order_windows WHERE tenant_id = $1 AND provisioner = $2 AND window_start > $3";
+/// Counts one new order in its window. Parameters: tenant, provisioner, window start.
+pub const BUMP_ORDER_WINDOW: &str = "INSERT INTO acme_order_windows (tenant_id, provisioner, \
+     window_start, orders) VALUES ($1, $2, $3, 1) ON CONFLICT (tenant_id, provisioner, \
+     window_start) DO UPDATE SET orders = acme_order_windows.orders + 1";
+/// Forgets a provisioner's windows that started before a time. Parameters: tenant,
+/// provisioner, time.
+pub const PRUNE_ORDER_WINDOWS: &str = "DELETE FROM acme_order_windows WHERE tenant_id = $1 \
+     AND provisioner = $2 AND window_start < $3";
 /// Failed challenges of an account's orders since a time. Parameters: tenant, since,
 /// account.
 pub const COUNT_FAILED_VALIDATIONS: &str = "SELECT count(*) FROM acme_challenges c \
@@ -499,7 +511,28 @@ pub fn plan<'a>(
             }
         }
         AcmeOp::Order(o, authzs, challenges) => {
-            let mut steps = vec![Step::new(INSERT_ORDER, &order_values(t, o), Expect::Any)];
+            let window = o.created_at - o.created_at.rem_euclid(ORDER_WINDOW_S);
+            let mut steps = vec![
+                Step::new(INSERT_ORDER, &order_values(t, o), Expect::Any),
+                Step::new(
+                    BUMP_ORDER_WINDOW,
+                    &[
+                        SqlValue::Text(t),
+                        SqlValue::Text(&o.provisioner),
+                        SqlValue::Int(window),
+                    ],
+                    Expect::Any,
+                ),
+                Step::new(
+                    PRUNE_ORDER_WINDOWS,
+                    &[
+                        SqlValue::Text(t),
+                        SqlValue::Text(&o.provisioner),
+                        SqlValue::Int(window - 12 * ORDER_WINDOW_S),
+                    ],
+                    Expect::Any,
+                ),
+            ];
             for a in authzs {
                 steps.push(Step::new(INSERT_AUTHZ, &authz_values(t, a), Expect::Any));
             }

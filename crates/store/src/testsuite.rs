@@ -1595,6 +1595,22 @@ async fn acme_orders_and_bindings(store: &dyn Store) {
     );
     assert_eq!(
         store
+            .count_acme_orders_since(other, "shop", None, 5)
+            .await
+            .expect("count"),
+        0,
+        "another tenant's provisioner count"
+    );
+    assert_eq!(
+        store
+            .count_acme_orders_since(t, "shop", None, 10_000)
+            .await
+            .expect("count"),
+        0,
+        "windows before the hour are not counted"
+    );
+    assert_eq!(
+        store
             .count_acme_orders_since(t, "shop", Some("acct-o1"), 11)
             .await
             .expect("count"),

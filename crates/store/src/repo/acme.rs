@@ -410,7 +410,9 @@ pub trait AcmeRepo: Send + Sync {
         only(self.apply_acme_batch(tenant, &[op], now).await?)
             .map(|o| matches!(o, AcmeOpOutcome::Applied(true)))
     }
-    /// Orders placed with `provisioner` since `since` (by `account` only, if given).
+    /// Orders placed with `provisioner` since `since` (by `account` only, if given). The
+    /// provisioner-wide count is kept in 10-minute windows: it includes the orders of the
+    /// window `since` falls in, up to 10 minutes before it (a limit bites early, never late).
     async fn count_acme_orders_since(
         &self,
         tenant: TenantId,
