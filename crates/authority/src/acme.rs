@@ -9,6 +9,7 @@ use crate::error::{AuthorityError, ErrorKind};
 use crate::{Authority, Enrollment, IssuanceRequest, SubjectKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use trustbox_store::{
     AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeEabKeyRecord, AcmeObject,
     AcmeOp, AcmeOrderRecord, AcmeProvisionerRecord, AcmeStateChange,
@@ -1348,7 +1349,7 @@ impl Authority {
     /// of a pending authorization becomes `processing` and an [`ACME_VALIDATE`] job is
     /// enqueued; a challenge in any other state is answered as it is.
     pub(crate) async fn respond_acme_challenge(
-        &self,
+        self: &Arc<Self>,
         p: &AcmeProvisioner,
         account: &AcmeAccount,
         id: &str,
@@ -1375,9 +1376,14 @@ impl Authority {
             run_at: now,
             created_at: now,
         };
+        // stored claimed by this replica's runner, which starts it as soon as it commits
+        let lease = self.job_lease(now);
         if !self
             .acme_writes
-            .changes(p.tenant, AcmeOp::ChangesThenJob(vec![change], job))
+            .changes(
+                p.tenant,
+                AcmeOp::ChangesThenJob(vec![change], job.clone(), Some(lease.clone())),
+            )
             .await?
         {
             // a concurrent response moved it first: answer it as it is now
@@ -1388,7 +1394,7 @@ impl Authority {
                 .ok_or_else(|| AuthorityError::not_found("challenge"))?;
             return challenge_view(ch);
         }
-        self.jobs.wake.notify_one();
+        self.start_leased(&job, &lease);
         let mut ch = ch;
         ch.status = "processing".into();
         challenge_view(ch)

@@ -129,6 +129,8 @@ pub(crate) struct JobsState {
     pub(crate) wake: Notify,
     /// This runner's name in leases.
     holder: String,
+    /// Slots of running jobs: at most [`RUNNING`] at once, claimed or started leased.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Default for JobsState {
@@ -137,6 +139,7 @@ impl Default for JobsState {
             handlers: RwLock::default(),
             wake: Notify::new(),
             holder: format!("runner-{}", uuid::Uuid::new_v4()),
+            slots: Arc::new(tokio::sync::Semaphore::new(RUNNING)),
         }
     }
 }
@@ -262,6 +265,46 @@ impl Authority {
             });
         }
         Ok(n)
+    }
+
+    /// A lease on a new job for this runner, from `now`: the job is stored claimed
+    /// ([`trustbox_store::AcmeOp::ChangesThenJob`]) and started with [`Self::start_leased`].
+    pub(crate) fn job_lease(&self, now: i64) -> trustbox_store::JobLease {
+        trustbox_store::JobLease {
+            holder: self.jobs.holder.clone(),
+            until: now + LEASE_S,
+        }
+    }
+
+    /// Runs `job`, committed already claimed under [`Self::job_lease`], as a task holding
+    /// a slot, as if this runner had claimed it: no claim, no wake-up, no poll. If this
+    /// process stops first, the lease expires and any runner retries it.
+    pub(crate) fn start_leased(self: &Arc<Self>, job: &NewJob, lease: &trustbox_store::JobLease) {
+        let record = JobRecord {
+            tenant: job.tenant,
+            id: job.id,
+            kind: job.kind.clone(),
+            key: job.key.clone(),
+            payload: job.payload.clone(),
+            state: trustbox_store::JobState::Running,
+            attempts: 1,
+            max_attempts: job.max_attempts.max(1),
+            run_at: job.run_at,
+            lease_holder: Some(lease.holder.clone()),
+            lease_until: Some(lease.until),
+            last_error: None,
+            created_at: job.created_at,
+            updated_at: job.created_at,
+            finished_at: None,
+        };
+        let (me, slots) = (self.clone(), self.jobs.slots.clone());
+        tokio::spawn(async move {
+            let Ok(permit) = slots.acquire_owned().await else {
+                return;
+            };
+            me.run_claimed(record).await;
+            drop(permit);
+        });
     }
 
     async fn run_claimed(self: &Arc<Self>, job: JobRecord) {
@@ -416,7 +459,7 @@ impl Authority {
     pub(crate) async fn run_job_runner(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         // Claimed jobs run as tasks, at most RUNNING at once, so the runner claims new
         // work while earlier jobs (a slow challenge target) are still running.
-        let slots = Arc::new(tokio::sync::Semaphore::new(RUNNING));
+        let slots = self.jobs.slots.clone();
         loop {
             // A full batch may mean more are due: go again at once.
             let full = match self.claim_and_spawn(&slots).await {

@@ -187,6 +187,18 @@ impl PostgresStore {
         self.sqlx_read_rows(tenant, sql, params, decode).await
     }
 
+    /// Records a job attempt's outcome in one transaction on the pool.
+    async fn job_finish(
+        &self,
+        tenant: trustbox_types::TenantId,
+        id: trustbox_types::JobId,
+        holder: &str,
+        finish: &trustbox_store::JobFinish,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.sqlx_finish_job(tenant, id, holder, finish, now).await
+    }
+
     /// Applies an ACME write batch in one transaction on the pool.
     async fn acme_batch(
         &self,

@@ -39,7 +39,7 @@ macro_rules! __impl_sql_jobs {
 
         /// Appends an outbox row inside `tx`.
         async fn outbox(tx: &mut Conn, tenant: &str, topic: &str, payload: &$crate::__rt::serde_json::Value, at: i64) -> Result<(), StoreError> {
-            $crate::__rt::sqlx::query("INSERT INTO outbox (tenant_id, topic, payload, at) VALUES ($1, $2, $3, $4)")
+            $crate::__rt::sqlx::query($crate::__rt::store::job_rows::INSERT_OUTBOX)
                 .bind(tenant)
                 .bind(topic)
                 .bind(payload.to_string())
@@ -50,9 +50,38 @@ macro_rules! __impl_sql_jobs {
             Ok(())
         }
 
-        /// The outbox payload announcing a job's final state.
-        fn job_event(id: &str, kind: &str, key: &str, attempts: i64, error: Option<&str>) -> $crate::__rt::serde_json::Value {
-            $crate::__rt::serde_json::json!({ "job": id, "kind": kind, "key": key, "attempts": attempts, "error": error })
+        use $crate::__rt::store::job_rows::job_event;
+
+        impl $store {
+            /// Records a job attempt's outcome ([`trustbox_store::JobStore::finish_job`]) on
+            /// the `sqlx` write pool: the `sqlx` way of the engine's `job_finish`.
+            #[allow(dead_code)]
+            async fn sqlx_finish_job(&self, tenant: TenantId, id: $crate::__rt::types::JobId, holder: &str, finish: &$crate::__rt::store::JobFinish, now: i64) -> Result<bool, StoreError> {
+                use $crate::__rt::store::job_rows;
+                let f = job_rows::Finish::new(finish, now);
+                let (t, job) = (tenant.to_string(), id.to_string());
+                let mut tx = self.write_tx(tenant).await?;
+                let mut q = $crate::__rt::sqlx::query(job_rows::FINISH_JOB);
+                for v in job_rows::finish_values(&f, &t, &job, holder, now) {
+                    q = bind_param(q, v);
+                }
+                let Some(row) = q.fetch_optional(&mut *tx).await.map_err(be)? else {
+                    tx.commit().await.map_err(be)?;
+                    return Ok(false);
+                };
+                if let Some(topic) = f.topic() {
+                    let payload = job_rows::job_event(
+                        &job,
+                        &row.try_get::<String, _>("kind").map_err(be)?,
+                        &row.try_get::<String, _>("dedupe_key").map_err(be)?,
+                        row.try_get("attempts").map_err(be)?,
+                        f.error,
+                    );
+                    outbox(&mut *tx, &t, &topic, &payload, now).await?;
+                }
+                tx.commit().await.map_err(be)?;
+                Ok(true)
+            }
         }
 
         #[$crate::__rt::async_trait]
@@ -137,48 +166,7 @@ macro_rules! __impl_sql_jobs {
             }
 
             async fn finish_job(&self, tenant: TenantId, id: $crate::__rt::types::JobId, holder: &str, finish: &$crate::__rt::store::JobFinish, now: i64) -> Result<bool, StoreError> {
-                use $crate::__rt::store::JobFinish;
-                let (state, run_at, error) = match finish {
-                    JobFinish::Completed => ("completed", None, None),
-                    JobFinish::Retry { at, error } => ("retry_wait", Some(*at), Some(error.as_str())),
-                    JobFinish::Failed { error } => ("failed", None, Some(error.as_str())),
-                };
-                let finished = if state == "retry_wait" { None } else { Some(now) };
-                let t = tenant.to_string();
-                let mut tx = self.write_tx(tenant).await?;
-                let row = $crate::__rt::sqlx::query(
-                    "UPDATE jobs SET state = $1, run_at = COALESCE($2, run_at), last_error = COALESCE($3, last_error), \
-                     lease_holder = NULL, lease_until = NULL, updated_at = $4, finished_at = $5 \
-                     WHERE tenant_id = $6 AND id = $7 AND state = 'running' AND lease_holder = $8 \
-                     RETURNING kind, dedupe_key, attempts",
-                )
-                .bind(state)
-                .bind(run_at)
-                .bind(error)
-                .bind(now)
-                .bind(finished)
-                .bind(&t)
-                .bind(id.to_string())
-                .bind(holder)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(be)?;
-                let Some(row) = row else {
-                    tx.commit().await.map_err(be)?;
-                    return Ok(false);
-                };
-                if finished.is_some() {
-                    let payload = job_event(
-                        &id.to_string(),
-                        &row.try_get::<String, _>("kind").map_err(be)?,
-                        &row.try_get::<String, _>("dedupe_key").map_err(be)?,
-                        row.try_get("attempts").map_err(be)?,
-                        error,
-                    );
-                    outbox(&mut *tx, &t, &format!("job.{state}"), &payload, now).await?;
-                }
-                tx.commit().await.map_err(be)?;
-                Ok(true)
+                self.job_finish(tenant, id, holder, finish, now).await
             }
 
             async fn cancel_job(&self, tenant: TenantId, id: $crate::__rt::types::JobId, now: i64, event: &NewAuditEvent) -> Result<$crate::__rt::store::JobRecord, StoreError> {

@@ -60,8 +60,9 @@ pub use trustbox_store::rows::decode;
 /// tenant, issuer, shard, now) -> Result<Vec<RevokedEntry>, StoreError>` (which may call
 /// the generated `sqlx_revoked_for_crl`) and `async fn read_rows<T>(&self, tenant, sql,
 /// params, decode) -> Result<Vec<T>, StoreError>` (which may call the generated
-/// `sqlx_read_rows`) and `async fn acme_batch(&self, tenant, ops, now)` (which may call the
-/// generated `sqlx_acme_batch`).
+/// `sqlx_read_rows`), `async fn acme_batch(&self, tenant, ops, now)` (which may call the
+/// generated `sqlx_acme_batch`) and `async fn job_finish(&self, tenant, id, holder, finish,
+/// now)` (which may call the generated `sqlx_finish_job`).
 #[macro_export]
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, lock = $lock:literal, begin = $begin:literal, rls = $rls:literal) => {

@@ -165,6 +165,21 @@ impl SqliteStore {
         self.reader.rows(sql, params, decode)
     }
 
+    /// Records a job attempt's outcome on the group-commit writer thread (one writer: no
+    /// wait for the write lock behind the group commits).
+    async fn job_finish(
+        &self,
+        tenant: trustbox_types::TenantId,
+        id: trustbox_types::JobId,
+        holder: &str,
+        finish: &trustbox_store::JobFinish,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .finish_job(tenant, id, holder.to_owned(), finish.clone(), now)
+            .await
+    }
+
     /// Applies an ACME write batch on the group-commit writer thread, in one transaction.
     async fn acme_batch(
         &self,

@@ -13,8 +13,9 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 use trustbox_store::acme_rows::{self as acme, OpPlan, Tally};
+use trustbox_store::job_rows;
 use trustbox_store::rows::{self, CertificateRow, ChainLinks, SqlValue};
-use trustbox_store::{AcmeOp, AcmeOpOutcome, IssuanceRecord, NewAuditEvent, StoreError};
+use trustbox_store::{AcmeOp, AcmeOpOutcome, IssuanceRecord, JobFinish, NewAuditEvent, StoreError};
 use trustbox_types::TenantId;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -98,6 +99,77 @@ impl Writer {
         rx.await
             .map_err(|_| StoreError::Backend("the writer thread dropped a batch".into()))?
     }
+}
+
+impl Writer {
+    /// Records a job attempt's outcome (and, if the job ended, its outbox event) in one
+    /// transaction on the writer thread; `false` if the lease was lost.
+    pub(crate) async fn finish_job(
+        &self,
+        tenant: TenantId,
+        id: trustbox_types::JobId,
+        holder: String,
+        finish: JobFinish,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |conn: &mut Connection| {
+                let _ = tx.send(finish_job(conn, tenant, id, &holder, &finish, now));
+            }))
+            .map_err(|_| StoreError::Backend("the writer thread has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("the writer thread dropped a job".into()))?
+    }
+}
+
+fn finish_job(
+    conn: &mut Connection,
+    tenant: TenantId,
+    id: trustbox_types::JobId,
+    holder: &str,
+    finish: &JobFinish,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let f = job_rows::Finish::new(finish, now);
+    let (t, job) = (tenant.to_string(), id.to_string());
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_err)?;
+    let found = {
+        let mut stmt = tx.prepare_cached(job_rows::FINISH_JOB).map_err(sql_err)?;
+        let values = job_rows::finish_values(&f, &t, &job, holder, now);
+        let mut rows = stmt
+            .query(params_from_iter(values.map(Bind)))
+            .map_err(sql_err)?;
+        match rows.next().map_err(sql_err)? {
+            Some(r) => Some((
+                r.get::<_, String>(0).map_err(sql_err)?,
+                r.get::<_, String>(1).map_err(sql_err)?,
+                r.get::<_, i64>(2).map_err(sql_err)?,
+            )),
+            None => None,
+        }
+    };
+    let Some((kind, key, attempts)) = found else {
+        tx.commit().map_err(sql_err)?;
+        return Ok(false);
+    };
+    if let Some(topic) = f.topic() {
+        let payload = job_rows::job_event(&job, &kind, &key, attempts, f.error).to_string();
+        exec(
+            &tx,
+            job_rows::INSERT_OUTBOX,
+            &[
+                SqlValue::Text(&t),
+                SqlValue::Text(&topic),
+                SqlValue::Text(&payload),
+                SqlValue::Int(now),
+            ],
+        )?;
+    }
+    tx.commit().map_err(sql_err)?;
+    Ok(true)
 }
 
 /// Runs `sql` with `params` on `conn`; the rows it changed.

@@ -172,6 +172,13 @@ pub const INSERT_JOB: &str = "INSERT INTO jobs (tenant_id, id, kind, dedupe_key,
      state, attempts, max_attempts, run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, \
      $5, 'pending', 0, $6, $7, $8, $8) ON CONFLICT DO NOTHING";
 
+/// Enqueues a job already claimed: running, first attempt, leased. Parameters are
+/// [`job_values`], then the lease holder and its end; no row if its dedupe key is taken.
+pub const INSERT_LEASED_JOB: &str = "INSERT INTO jobs (tenant_id, id, kind, dedupe_key, \
+     payload, state, attempts, max_attempts, run_at, created_at, updated_at, lease_holder, \
+     lease_until) VALUES ($1, $2, $3, $4, $5, 'running', 1, $6, $7, $8, $8, $9, $10) \
+     ON CONFLICT DO NOTHING";
+
 /// The parameters of [`INSERT_ORDER`] for `o`, its tenant as `t`.
 pub fn order_values<'a>(t: &'a str, o: &'a AcmeOrderRecord) -> [SqlValue<'a>; 16] {
     use SqlValue::*;
@@ -470,13 +477,21 @@ pub fn plan<'a>(
             guarded: c.len() != 1,
             kind: PlanKind::Changes,
         },
-        AcmeOp::ChangesThenJob(c, job) => {
+        AcmeOp::ChangesThenJob(c, job, lease) => {
             let mut steps = changes(c)?;
-            steps.push(Step::new(
-                INSERT_JOB,
-                &job_values(t, job_id, job),
-                Expect::Any,
-            ));
+            let values = job_values(t, job_id, job);
+            steps.push(match lease {
+                None => Step::new(INSERT_JOB, &values, Expect::Any),
+                Some(lease) => {
+                    let mut values = values.to_vec();
+                    values.extend([SqlValue::Text(&lease.holder), SqlValue::Int(lease.until)]);
+                    Step::new(
+                        INSERT_LEASED_JOB,
+                        &values,
+                        Expect::OrConflict("a job of this kind and key is active"),
+                    )
+                }
+            });
             OpPlan {
                 steps,
                 event: None,
@@ -556,7 +571,7 @@ pub fn plan<'a>(
 /// The id of the job `op` enqueues, as text ([`plan`] borrows it); empty if none.
 pub fn job_id(op: &AcmeOp) -> String {
     match op {
-        AcmeOp::ChangesThenJob(_, job) => job.id.to_string(),
+        AcmeOp::ChangesThenJob(_, job, _) => job.id.to_string(),
         _ => String::new(),
     }
 }

@@ -17,6 +17,7 @@
 
 pub mod acme_rows;
 mod audit;
+pub mod job_rows;
 pub mod migrate;
 mod records;
 mod repo;
@@ -30,8 +31,9 @@ pub use records::*;
 pub use repo::{
     AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeEabKeyRecord, AcmeObject,
     AcmeOp, AcmeOpOutcome, AcmeOrderRecord, AcmeProvisionerRecord, AcmeRepo, AcmeStateChange,
-    AuditRepo, CertificateRepo, CoordinationRepo, IssuerRepo, JobFilter, JobFinish, JobRecord,
-    JobState, JobStore, NewJob, OutboxRecord, RevocationRepo, RevokeOutcome, TenantRepo, TokenRepo,
+    AuditRepo, CertificateRepo, CoordinationRepo, IssuerRepo, JobFilter, JobFinish, JobLease,
+    JobRecord, JobState, JobStore, NewJob, OutboxRecord, RevocationRepo, RevokeOutcome, TenantRepo,
+    TokenRepo,
 };
 
 use async_trait::async_trait;

@@ -213,8 +213,11 @@ pub enum AcmeOp {
     /// A compare-and-set group, all or nothing: [`AcmeOpOutcome::Applied`].
     Changes(Vec<AcmeStateChange>),
     /// A compare-and-set group and, if it applied, a job enqueued with it (unless one of
-    /// its kind and key is active): [`AcmeOpOutcome::Applied`].
-    ChangesThenJob(Vec<AcmeStateChange>, crate::NewJob),
+    /// its kind and key is active): [`AcmeOpOutcome::Applied`]. With a lease, the job is
+    /// stored already claimed by the lease's holder (running, first attempt), which runs it
+    /// at once with no claim; another runner takes it over only once the lease expires. A
+    /// leased job whose kind and key is active fails the op (`Conflict`).
+    ChangesThenJob(Vec<AcmeStateChange>, crate::NewJob, Option<JobLease>),
     /// A new account with its audit event (and its EAB key marked used):
     /// [`AcmeOpOutcome::Done`], or `Failed(Conflict)` if the key is registered.
     Account(Box<AcmeAccountRecord>, Box<NewAuditEvent>),
@@ -237,6 +240,15 @@ pub enum AcmeOpOutcome {
     Done,
     /// The write failed; nothing of it was kept.
     Failed(StoreError),
+}
+
+/// Who holds a job stored already claimed ([`AcmeOp::ChangesThenJob`]), until when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobLease {
+    /// The runner holding it.
+    pub holder: String,
+    /// When the lease ends (Unix seconds) unless the job finishes first.
+    pub until: i64,
 }
 
 /// ACME state.

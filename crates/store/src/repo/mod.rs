@@ -15,6 +15,7 @@ mod tokens;
 pub use acme::{
     AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeEabKeyRecord, AcmeObject,
     AcmeOp, AcmeOpOutcome, AcmeOrderRecord, AcmeProvisionerRecord, AcmeRepo, AcmeStateChange,
+    JobLease,
 };
 pub use audit::AuditRepo;
 pub use certificates::CertificateRepo;
