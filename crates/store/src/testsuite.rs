@@ -134,6 +134,7 @@ pub async fn run_all(store: &dyn Store) {
     jobs_and_outbox(store).await;
     acme_accounts_and_nonces(store).await;
     acme_orders_and_bindings(store).await;
+    leased_jobs(store).await;
     store.migrate().await.expect("migrations are idempotent");
 }
 
@@ -984,6 +985,65 @@ async fn claimed(store: &dyn Store, holder: &str, now: i64) -> Vec<JobRecord> {
 
 async fn state_of(store: &dyn Store, tenant: TenantId, id: trustbox_types::JobId) -> JobRecord {
     store.job(tenant, id).await.expect("job").expect("exists")
+}
+
+/// A job stored already claimed with an ACME change (the challenge's validation): running
+/// under its lease, left alone by other runners until the lease ends, then retried; a second
+/// active job of the same kind and key fails its op and keeps nothing. Runs last: its claims
+/// cross tenants.
+async fn leased_jobs(store: &dyn Store) {
+    let t = tenant(store, "jobs-leased").await;
+    let lease = JobLease {
+        holder: "runner-a".into(),
+        until: 7060,
+    };
+    let leased = |job: &NewJob| AcmeOp::ChangesThenJob(vec![], job.clone(), Some(lease.clone()));
+    let job = new_job(t, "test.leased", "l", 3, 7000);
+    let out = store
+        .apply_acme_batch(t, &[leased(&job)], 7000)
+        .await
+        .expect("batch");
+    assert!(matches!(out[..], [AcmeOpOutcome::Applied(true)]), "{out:?}");
+    let rec = state_of(store, t, job.id).await;
+    assert_eq!(
+        (rec.state, rec.attempts, rec.lease_holder.as_deref()),
+        (JobState::Running, 1, Some("runner-a"))
+    );
+    assert!(
+        claimed(store, "runner-b", 7030)
+            .await
+            .iter()
+            .all(|j| j.id != job.id),
+        "nobody else claims it while the lease holds"
+    );
+    assert!(store
+        .finish_job(t, job.id, "runner-a", &JobFinish::Completed, 7031)
+        .await
+        .expect("finish"));
+    assert_eq!(state_of(store, t, job.id).await.state, JobState::Completed);
+
+    let lost = new_job(t, "test.leased", "m", 3, 7000);
+    store
+        .apply_acme_batch(t, &[leased(&lost)], 7000)
+        .await
+        .expect("batch");
+    let again = claimed(store, "runner-b", 7061).await;
+    let retried = again
+        .iter()
+        .find(|j| j.id == lost.id)
+        .expect("retried once the lease ended");
+    assert_eq!(retried.attempts, 2);
+
+    let twin = new_job(t, "test.leased", "m", 3, 7062);
+    let out = store
+        .apply_acme_batch(t, &[leased(&twin)], 7062)
+        .await
+        .expect("batch");
+    assert!(
+        matches!(out[..], [AcmeOpOutcome::Failed(StoreError::Conflict(_))]),
+        "{out:?}"
+    );
+    assert!(store.job(t, twin.id).await.expect("job").is_none());
 }
 
 async fn jobs_and_outbox(store: &dyn Store) {
