@@ -230,7 +230,7 @@ impl Authority {
         let mut set = tokio::task::JoinSet::new();
         for job in claimed {
             let me = self.clone();
-            set.spawn(async move { me.run_claimed(job).await });
+            set.spawn(async move { me.run_claimed(job, None).await });
         }
         while set.join_next().await.is_some() {}
         Ok(ran)
@@ -260,7 +260,7 @@ impl Authority {
             };
             let me = self.clone();
             tokio::spawn(async move {
-                me.run_claimed(job).await;
+                me.run_claimed(job, None).await;
                 drop(permit);
             });
         }
@@ -278,8 +278,14 @@ impl Authority {
 
     /// Runs `job`, committed already claimed under [`Self::job_lease`], as a task holding
     /// a slot, as if this runner had claimed it: no claim, no wake-up, no poll. If this
-    /// process stops first, the lease expires and any runner retries it.
-    pub(crate) fn start_leased(self: &Arc<Self>, job: &NewJob, lease: &trustbox_store::JobLease) {
+    /// process stops first, the lease expires and any runner retries it. The receiver
+    /// hears when the first attempt has run (before its outcome is recorded on the job).
+    pub(crate) fn start_leased(
+        self: &Arc<Self>,
+        job: &NewJob,
+        lease: &trustbox_store::JobLease,
+    ) -> tokio::sync::oneshot::Receiver<()> {
+        let (ran, attempted) = tokio::sync::oneshot::channel();
         let record = JobRecord {
             tenant: job.tenant,
             id: job.id,
@@ -302,12 +308,19 @@ impl Authority {
             let Ok(permit) = slots.acquire_owned().await else {
                 return;
             };
-            me.run_claimed(record).await;
+            me.run_claimed(record, Some(ran)).await;
             drop(permit);
         });
+        attempted
     }
 
-    async fn run_claimed(self: &Arc<Self>, job: JobRecord) {
+    /// Runs a claimed job's attempt and records its outcome; `ran` hears when the attempt
+    /// is over.
+    async fn run_claimed(
+        self: &Arc<Self>,
+        job: JobRecord,
+        ran: Option<tokio::sync::oneshot::Sender<()>>,
+    ) {
         let started = Instant::now();
         let result = match tokio::time::timeout(ATTEMPT_LIMIT, self.run_job(&job)).await {
             Ok(r) => r,
@@ -317,6 +330,9 @@ impl Authority {
                 format!("the attempt ran longer than {} s", ATTEMPT_LIMIT.as_secs()),
             )),
         };
+        if let Some(ran) = ran {
+            let _ = ran.send(());
+        }
         let now = self.now_s();
         let finish = match &result {
             Ok(()) => JobFinish::Completed,
