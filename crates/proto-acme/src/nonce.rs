@@ -27,11 +27,13 @@ impl std::fmt::Debug for NonceMinter {
     }
 }
 
-/// What identifies a checked nonce for single use: its random part, and when it stops
-/// being accepted anyway (so the record of it can be dropped then).
+/// What identifies a checked nonce for single use: its expiry and random part, and when it
+/// stops being accepted anyway (so the record of it can be dropped then).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct NonceId {
-    /// The nonce's random part, hex.
+    /// The nonce's expiry as 12 hex digits, then its random part, hex: ids of nonces
+    /// issued together sort together, so recording them as used appends to the end of the
+    /// store's index instead of touching a random page of it per nonce.
     pub id: String,
     /// Unix seconds after which the nonce is refused whether used or not.
     pub expires_at: i64,
@@ -87,10 +89,12 @@ impl NonceMinter {
         if now - issued > self.max_age_s {
             return Err(bad("the nonce has expired"));
         }
-        Ok(NonceId {
-            id: body[9..25].iter().map(|b| format!("{b:02x}")).collect(),
-            expires_at: issued + self.max_age_s,
-        })
+        let expires_at = issued + self.max_age_s;
+        let mut id = format!("{:012x}", expires_at.max(0));
+        for b in &body[9..25] {
+            id.push_str(&format!("{b:02x}"));
+        }
+        Ok(NonceId { id, expires_at })
     }
 }
 
@@ -106,7 +110,7 @@ mod tests {
         let n = a.mint(1_000, [1; 16]);
         let id = b.check(&n, 1_500).expect("valid elsewhere");
         assert_eq!(id.expires_at, 4_600);
-        assert_eq!(id.id, "01".repeat(16));
+        assert_eq!(id.id, format!("{:012x}{}", 4_600, "01".repeat(16)));
         assert_ne!(a.mint(1_000, [2; 16]), n, "random parts differ");
         let expired = b.check(&n, 4_601).expect_err("expired");
         assert_eq!(expired.kind, ErrorType::BadNonce);
