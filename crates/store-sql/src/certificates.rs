@@ -32,19 +32,9 @@ macro_rules! __impl_sql_certificates {
             }
 
             async fn certificate(&self, tenant: TenantId, id: CertificateId) -> Result<Option<CertificateRecord>, StoreError> {
-                let mut rtx = self.read_tx(tenant).await?;
-                let out = {
-                $crate::__rt::sqlx::query(&format!("SELECT {CERT_COLS} FROM certificates WHERE tenant_id = $1 AND id = $2"))
-                    .bind(tenant.to_string())
-                    .bind(id.to_string())
-                    .fetch_optional(&mut *rtx)
-                    .await
-                    .map_err(be)?
-                    .map(|r| cert_row(&r))
-                    .transpose()
-            };
-                rtx.commit().await.map_err(be)?;
-                out
+                let (t, id) = (tenant.to_string(), id.to_string());
+                let sql = format!("SELECT {CERT_COLS} FROM certificates WHERE tenant_id = $1 AND id = $2");
+                self.read_row(tenant, &sql, &[SqlValue::Text(&t), SqlValue::Text(&id)], rows::certificate).await
             }
 
             async fn list_certificates(&self, tenant: TenantId, f: &CertificateFilter) -> Result<Vec<CertificateRecord>, StoreError> {
@@ -114,17 +104,9 @@ macro_rules! __impl_sql_certificates {
                 tenant: TenantId,
                 key: &str,
             ) -> Result<Option<CertificateRecord>, StoreError> {
-                let mut rtx = self.read_tx(tenant).await?;
-                let row = $crate::__rt::sqlx::query(&format!(
-                    "SELECT {CERT_COLS} FROM certificates WHERE tenant_id = $1 AND idempotency_key = $2"
-                ))
-                .bind(tenant.to_string())
-                .bind(key)
-                .fetch_optional(&mut *rtx)
-                .await
-                .map_err(be)?;
-                rtx.commit().await.map_err(be)?;
-                row.as_ref().map(cert_row).transpose()
+                let t = tenant.to_string();
+                let sql = format!("SELECT {CERT_COLS} FROM certificates WHERE tenant_id = $1 AND idempotency_key = $2");
+                self.read_row(tenant, &sql, &[SqlValue::Text(&t), SqlValue::Text(key)], rows::certificate).await
             }
         }
     };

@@ -89,38 +89,7 @@ macro_rules! impl_sql_store {
             }
 
             fn cert_row(r: &Row) -> Result<CertificateRecord, StoreError> {
-                let sans: String = r.try_get("sans").map_err(be)?;
-                let status: String = r.try_get("status").map_err(be)?;
-                let reason: Option<String> = r.try_get("revocation_reason").map_err(be)?;
-                Ok(CertificateRecord {
-                    id: decode("certificate id", &r.try_get::<String, _>("id").map_err(be)?)?,
-                    tenant: decode("tenant id", &r.try_get::<String, _>("tenant_id").map_err(be)?)?,
-                    issuer: decode("issuer id", &r.try_get::<String, _>("issuer_id").map_err(be)?)?,
-                    serial: r.try_get("serial").map_err(be)?,
-                    fingerprint: r.try_get("fingerprint").map_err(be)?,
-                    common_name: r.try_get("common_name").map_err(be)?,
-                    sans: $crate::__rt::serde_json::from_str(&sans).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    key_algorithm: decode("key algorithm", &r.try_get::<String, _>("key_algorithm").map_err(be)?)?,
-                    not_before: r.try_get("not_before").map_err(be)?,
-                    not_after: r.try_get("not_after").map_err(be)?,
-                    status: CertificateStatus::parse(&status)
-                        .ok_or_else(|| StoreError::Corrupt(format!("status {status:?}")))?,
-                    revoked_at: r.try_get("revoked_at").map_err(be)?,
-                    revocation_reason: reason.map(|s| decode::<RevocationReason>("reason", &s)).transpose()?,
-                    invalidity_date: r.try_get("invalidity_date").map_err(be)?,
-                    crl_shard: shard_number(r.try_get("crl_shard").map_err(be)?)?,
-                    profile: r.try_get("profile").map_err(be)?,
-                    source: r.try_get("source").map_err(be)?,
-                    der: r.try_get("der").map_err(be)?,
-                    created_at: r.try_get("created_at").map_err(be)?,
-                    enrollment: r.try_get("enrollment").map_err(be)?,
-                    idempotency_key: r.try_get("idempotency_key").map_err(be)?,
-                    replaces: r
-                        .try_get::<Option<String>, _>("replaces")
-                        .map_err(be)?
-                        .map(|s| decode("certificate id", &s))
-                        .transpose()?,
-                })
+                rows::certificate(&SqlxRow(r))
             }
 
             /// Binds the transaction on `conn` to `tenant`: with row-level security (PostgreSQL)
@@ -204,6 +173,9 @@ macro_rules! impl_sql_store {
                     self.0.try_get(i).map_err(be)
                 }
                 fn boolean(&self, i: usize) -> Result<bool, StoreError> {
+                    self.0.try_get(i).map_err(be)
+                }
+                fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
                     self.0.try_get(i).map_err(be)
                 }
             }

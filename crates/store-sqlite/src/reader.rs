@@ -110,4 +110,7 @@ impl RowReader for LiteRow<'_, '_> {
     fn boolean(&self, i: usize) -> Result<bool, StoreError> {
         self.0.get(i).map_err(sql_err)
     }
+    fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        self.0.get(i).map_err(sql_err)
+    }
 }

@@ -47,6 +47,46 @@ pub trait RowReader {
     fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError>;
     /// A `BOOLEAN` column (an `INTEGER` 0 or 1 on SQLite).
     fn boolean(&self, i: usize) -> Result<bool, StoreError>;
+    /// A `BYTEA` / `BLOB` column.
+    fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError>;
+}
+
+/// Decodes a [`CERTIFICATE_COLUMNS`] row.
+pub fn certificate(r: &dyn RowReader) -> Result<CertificateRecord, StoreError> {
+    let status = r.text(10)?;
+    let shard = r.int(18)?;
+    Ok(CertificateRecord {
+        id: decode("certificate id", &r.text(0)?)?,
+        tenant: decode("tenant id", &r.text(1)?)?,
+        issuer: decode("issuer id", &r.text(2)?)?,
+        serial: r.text(3)?,
+        fingerprint: r.text(4)?,
+        common_name: r.opt_text(5)?,
+        sans: serde_json::from_str(&r.text(6)?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        key_algorithm: decode("key algorithm", &r.text(7)?)?,
+        not_before: r.int(8)?,
+        not_after: r.int(9)?,
+        status: trustbox_types::CertificateStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("status {status:?}")))?,
+        revoked_at: r.opt_int(11)?,
+        revocation_reason: r
+            .opt_text(12)?
+            .map(|s| decode::<RevocationReason>("reason", &s))
+            .transpose()?,
+        profile: r.text(13)?,
+        source: r.text(14)?,
+        der: r.blob(15)?,
+        created_at: r.int(16)?,
+        invalidity_date: r.opt_int(17)?,
+        crl_shard: u32::try_from(shard)
+            .map_err(|_| StoreError::Corrupt(format!("shard number {shard}")))?,
+        enrollment: r.opt_text(19)?,
+        idempotency_key: r.opt_text(20)?,
+        replaces: r
+            .opt_text(21)?
+            .map(|s| decode("certificate id", &s))
+            .transpose()?,
+    })
 }
 
 /// Decodes a stored id or enum, reporting corruption rather than panicking.
