@@ -130,6 +130,17 @@ impl TestServer {
             .with_timeout(Duration::from_secs(30)))
     }
 
+    /// Creates an ACME provisioner from `body` (the REST API's fields) as the admin; an
+    /// error unless it was created.
+    pub async fn create_acme_provisioner(&self, body: &serde_json::Value) -> anyhow::Result<()> {
+        let r = self
+            .admin()?
+            .post_json("/api/v1/acme/provisioners", body)
+            .await?;
+        anyhow::ensure!(r.status == 201, "provisioner {body}: {}", r.text());
+        Ok(())
+    }
+
     /// The inventory entry of the (first) certificate in the PEM file `pem`, found by its
     /// serial (read with openssl, off the runtime's worker threads: needs the multi-thread
     /// runtime).

@@ -198,14 +198,8 @@ async fn certbot_issues_renews_and_revokes_with_http01() -> anyhow::Result<()> {
     for engine in engines().await {
         let s = TestServer::start_acme(&engine, dns.dns).await?;
         let port = free_port()?;
-        let created = s
-            .admin()?
-            .post_json(
-                "/api/v1/acme/provisioners",
-                &serde_json::json!({ "name": "certbot", "http01_port": port }),
-            )
+        s.create_acme_provisioner(&serde_json::json!({ "name": "certbot", "http01_port": port }))
             .await?;
-        anyhow::ensure!(created.status == 201, "provisioner: {}", created.text());
         let work = tempfile::tempdir()?;
         let root = s.root_pem_path().to_string_lossy().into_owned();
         let cb = Certbot::new(

@@ -147,14 +147,8 @@ async fn instant_acme_fetches_renewal_info_and_renews_with_replaces() -> anyhow:
     let responder = tokio::spawn(http01::serve(listener, tokens.clone()));
     for engine in engines().await {
         let s = TestServer::start_acme(&engine, dns.dns).await?;
-        let r = s
-            .admin()?
-            .post_json(
-                "/api/v1/acme/provisioners",
-                &serde_json::json!({"name": "ari", "http01_port": http_port}),
-            )
+        s.create_acme_provisioner(&serde_json::json!({"name": "ari", "http01_port": http_port}))
             .await?;
-        anyhow::ensure!(r.status == 201, "{}", r.text());
         let http = Transport::new(
             &s.url,
             Some(s.root_pem.as_slice()),

@@ -90,19 +90,13 @@ async fn caddy_serves_with(
 ) -> anyhow::Result<()> {
     let name = format!("caddy-{}", challenge.trim_end_matches("-01"));
     let (http_port, https_port) = (free_port()?, free_port()?);
-    let created = s
-        .admin()?
-        .post_json(
-            "/api/v1/acme/provisioners",
-            &serde_json::json!({
-                "name": name,
-                "challenges": [challenge],
-                "http01_port": http_port,
-                "tls_alpn01_port": https_port,
-            }),
-        )
-        .await?;
-    anyhow::ensure!(created.status == 201, "provisioner: {}", created.text());
+    s.create_acme_provisioner(&serde_json::json!({
+        "name": name,
+        "challenges": [challenge],
+        "http01_port": http_port,
+        "tls_alpn01_port": https_port,
+    }))
+    .await?;
     let work = tempfile::tempdir()?;
     let root = s.root_pem_path().to_string_lossy().into_owned();
     // the global options a Caddy user sets for a private CA: its directory and root,

@@ -78,16 +78,6 @@ fn ensure_ok(what: &str, out: &Output) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the ACME provisioner `body` (its name, ports, challenges, EAB).
-async fn provisioner(s: &TestServer, body: serde_json::Value) -> anyhow::Result<()> {
-    let r = s
-        .admin()?
-        .post_json("/api/v1/acme/provisioners", &body)
-        .await?;
-    anyhow::ensure!(r.status == 201, "provisioner {body}: {}", r.text());
-    Ok(())
-}
-
 /// Checks what lego stored for `domain`: the chain verifies against `root`, and the
 /// certificate is in the inventory as an ACME enrollment of provisioner `label` carrying
 /// `sans`. Returns the inventory entry.
@@ -144,11 +134,8 @@ async fn lego_issues_and_revokes_with_http01() -> anyhow::Result<()> {
     for engine in engines().await {
         let s = TestServer::start_acme(&engine, dns.dns).await?;
         let port = free_port()?;
-        provisioner(
-            &s,
-            serde_json::json!({ "name": "lego", "http01_port": port }),
-        )
-        .await?;
+        s.create_acme_provisioner(&serde_json::json!({ "name": "lego", "http01_port": port }))
+            .await?;
         let work = tempfile::tempdir()?;
         let root = s.root_pem_path().to_string_lossy().into_owned();
         let lego = Lego::new(
@@ -198,14 +185,11 @@ async fn lego_issues_with_tls_alpn01() -> anyhow::Result<()> {
     for engine in engines().await {
         let s = TestServer::start_acme(&engine, dns.dns).await?;
         let port = free_port()?;
-        provisioner(
-            &s,
-            serde_json::json!({
-                "name": "lego-tls",
-                "tls_alpn01_port": port,
-                "challenges": ["tls-alpn-01"],
-            }),
-        )
+        s.create_acme_provisioner(&serde_json::json!({
+            "name": "lego-tls",
+            "tls_alpn01_port": port,
+            "challenges": ["tls-alpn-01"],
+        }))
         .await?;
         let work = tempfile::tempdir()?;
         let root = s.root_pem_path().to_string_lossy().into_owned();
@@ -241,9 +225,8 @@ async fn lego_binds_its_account_with_eab() -> anyhow::Result<()> {
     for engine in engines().await {
         let s = TestServer::start_acme(&engine, dns.dns).await?;
         let port = free_port()?;
-        provisioner(
-            &s,
-            serde_json::json!({ "name": "lego-eab", "http01_port": port, "eab_required": true }),
+        s.create_acme_provisioner(
+            &serde_json::json!({ "name": "lego-eab", "http01_port": port, "eab_required": true }),
         )
         .await?;
         let keys = "/api/v1/acme/provisioners/lego-eab/eab-keys";
@@ -339,9 +322,8 @@ async fn lego_issues_a_wildcard_with_dns01() -> anyhow::Result<()> {
     let dns = ChallTestSrv::start()?;
     for engine in engines().await {
         let s = TestServer::start_acme(&engine, dns.dns).await?;
-        provisioner(
-            &s,
-            serde_json::json!({ "name": "lego-dns", "challenges": ["dns-01"] }),
+        s.create_acme_provisioner(
+            &serde_json::json!({ "name": "lego-dns", "challenges": ["dns-01"] }),
         )
         .await?;
         let work = tempfile::tempdir()?;

@@ -272,14 +272,8 @@ async fn bad_requests_get_their_rfc_errors_and_change_nothing() -> anyhow::Resul
     let http = Http01::start().await?;
     for engine in engines().await {
         let s = TestServer::start_acme(&engine, dns.dns).await?;
-        let r = s
-            .admin()?
-            .post_json(
-                "/api/v1/acme/provisioners",
-                &json!({"name": "strict", "http01_port": http.port}),
-            )
+        s.create_acme_provisioner(&json!({"name": "strict", "http01_port": http.port}))
             .await?;
-        anyhow::ensure!(r.status == 201, "{}", r.text());
         let acme = Acme::new(&s, "strict").await?;
         let new_account = acme.url("newAccount");
         let mut a = Acct::new()?;
@@ -577,11 +571,7 @@ async fn bad_requests_get_their_rfc_errors_and_change_nothing() -> anyhow::Resul
         assert_eq!(r.status, 200, "the new key is the account's: {}", r.text());
 
         // another provisioner knows neither the account nor its orders
-        let r = s
-            .admin()?
-            .post_json("/api/v1/acme/provisioners", &json!({"name": "other"}))
-            .await?;
-        anyhow::ensure!(r.status == 201, "{}", r.text());
+        s.create_acme_provisioner(&json!({"name": "other"})).await?;
         let other = Acme::new(&s, "other").await?;
         let r = other
             .post(
