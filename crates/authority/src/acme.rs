@@ -146,11 +146,14 @@ impl AcmeSettings {
         if self.challenges.is_empty() {
             return Err(bad("challenges: at least one".into()));
         }
-        for c in &self.challenges {
+        for (i, c) in self.challenges.iter().enumerate() {
             if !["http-01", "dns-01", "tls-alpn-01"].contains(&c.as_str()) {
                 return Err(bad(format!(
                     "challenges: {c:?} is not http-01, dns-01 or tls-alpn-01"
                 )));
+            }
+            if self.challenges[..i].contains(c) {
+                return Err(bad(format!("challenges: {c:?} is named twice")));
             }
         }
         if self.http01_port == 0 || self.tls_alpn01_port == 0 {
@@ -1922,5 +1925,26 @@ impl Authority {
             || issuer.revoked
             || issuer_ends < rec.not_after;
         Ok((rec.not_before, rec.not_after, urgent))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AcmeSettings;
+
+    #[test]
+    fn a_challenge_type_named_twice_is_refused_wherever_it_repeats() {
+        assert!(AcmeSettings::default().validate().is_ok());
+        for challenges in [
+            vec!["http-01", "http-01"],
+            vec!["http-01", "dns-01", "http-01"],
+        ] {
+            let s = AcmeSettings {
+                challenges: challenges.iter().map(|c| (*c).to_owned()).collect(),
+                ..AcmeSettings::default()
+            };
+            let e = s.validate().expect_err("duplicate challenge type");
+            assert!(e.detail.contains("named twice"), "{}", e.detail);
+        }
     }
 }

@@ -137,11 +137,7 @@ impl SettingsInput {
                 .unwrap_or(d.profiles),
             default_profile: default_profile.unwrap_or(d.default_profile),
             challenges: challenges
-                .map(|c| {
-                    let mut names: Vec<String> = c.iter().map(|n| n.as_str().to_owned()).collect();
-                    names.dedup();
-                    names
-                })
+                .map(|c| c.iter().map(|n| n.as_str().to_owned()).collect())
                 .unwrap_or(d.challenges),
             eab_required: eab_required.unwrap_or(d.eab_required),
             http01_port: http01_port.unwrap_or(d.http01_port),
